@@ -1,0 +1,22 @@
+//! # odeon-notebook
+//!
+//! Everything about a notebook that is not numerics and not UI:
+//! * [`format`]: the notebook file (front matter, Markdown prose, named
+//!   ` ```rhai name=... ` cells), parsed and written back byte for byte;
+//! * [`render`]: Markdown to HTML with `$...$` math as MathML (no JavaScript);
+//! * [`link`]: the share-link codec (deflate + base64url, with a format version);
+//! * [`events`]: the typed outputs a running cell streams (progress, logs,
+//!   plots, metrics), shared by the worker, the page and the CLI;
+//! * [`runtime`] (feature `runtime`): the Rhai session that runs cells over
+//!   Odeon's real API;
+//! * [`shipped`]: the notebooks that ship with Odeon.
+
+pub mod events;
+pub mod format;
+pub mod link;
+pub mod render;
+#[cfg(feature = "runtime")]
+pub mod runtime;
+pub mod shipped;
+
+pub use format::{Block, Cell, FormatError, Meta, Notebook};

@@ -1,0 +1,58 @@
+//! Markdown prose to HTML, with `$...$` and `$$...$$` math as MathML.
+//!
+//! Math is rendered to MathML in Rust (latex2mathml), so the page needs no
+//! JavaScript math library and browsers render it natively. Raw HTML in prose
+//! is escaped, never passed through: prose arrives from share links, and a
+//! link must not be able to inject markup into the page.
+
+use pulldown_cmark::{Event, Options, Parser, html};
+
+/// Renders Markdown prose to HTML.
+pub fn markdown_to_html(markdown: &str) -> String {
+    let options = Options::ENABLE_MATH | Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH;
+    let events = Parser::new_ext(markdown, options).map(|event| match event {
+        Event::InlineMath(tex) => Event::InlineHtml(math_html(&tex, false).into()),
+        Event::DisplayMath(tex) => Event::Html(math_html(&tex, true).into()),
+        Event::Html(raw) | Event::InlineHtml(raw) => Event::Text(raw),
+        other => other,
+    });
+    let mut out = String::with_capacity(markdown.len() * 2);
+    html::push_html(&mut out, events);
+    out
+}
+
+fn math_html(tex: &str, display: bool) -> String {
+    let style = if display { latex2mathml::DisplayStyle::Block } else { latex2mathml::DisplayStyle::Inline };
+    match latex2mathml::latex_to_mathml(tex, style) {
+        Ok(mathml) => mathml,
+        Err(err) => format!(
+            "<code class=\"math-error\" title=\"{}\">{}</code>",
+            escape(&err.to_string()),
+            escape(tex)
+        ),
+    }
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn math_becomes_mathml() {
+        let html = markdown_to_html("Loss $\\|v - (x_1 - x_0)\\|^2$ and\n\n$$x_t = (1-t) x_0 + t x_1$$\n");
+        assert!(html.contains("<math"), "{html}");
+        assert!(html.contains("display=\"block\""), "{html}");
+        assert!(html.contains("<msub>"), "{html}");
+    }
+
+    #[test]
+    fn raw_html_is_escaped() {
+        let html = markdown_to_html("hi <script>alert(1)</script> <img src=x onerror=alert(1)>");
+        assert!(!html.contains("<script>"), "{html}");
+        assert!(!html.contains("<img"), "{html}");
+    }
+}

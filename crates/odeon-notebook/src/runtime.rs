@@ -1,0 +1,336 @@
+//! The cell runtime: a Rhai session over Odeon's real API.
+//!
+//! Cells are Rhai scripts. A [`Session`] keeps one scope across cells, so a
+//! model trained in one cell is sampled in the next. Scripts are sandboxed
+//! (Rhai has no file or network access) and bounded: string, array and map
+//! sizes are capped, and the host's stop check runs every few thousand
+//! operations, so a runaway `loop {}` ends when the user presses Stop.
+//!
+//! Outputs reach the host through the [`Host`] given to [`Session::run_cell`]:
+//! every registered function that reports (training progress, plots, metrics,
+//! `print`) sends typed [`Event`]s to it.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use odeon_methods::data::RingMixture;
+use odeon_methods::metrics::sliced_w2;
+use odeon_methods::rectified_flow::{self, TrainConfig, VelocityModel};
+use odeon_methods::MethodError;
+use odeon_nn::Activation;
+use odeon_tensor::{SeedStream, Tensor};
+use rhai::{Array, Dynamic, Engine, EvalAltResult, Map, Position, Scope};
+
+use crate::events::{Event, Plot, Series, SeriesKind};
+
+/// What the runtime needs from whoever runs it (worker, CLI, test).
+pub struct Host {
+    /// Receives every output event.
+    pub emit: Box<dyn FnMut(Event)>,
+    /// Polled often; returning true stops the running cell.
+    pub should_stop: Box<dyn Fn() -> bool>,
+}
+
+thread_local! {
+    static HOST: RefCell<Option<Host>> = const { RefCell::new(None) };
+}
+
+fn emit(event: Event) {
+    HOST.with(|host| {
+        if let Some(host) = host.borrow_mut().as_mut() {
+            (host.emit)(event);
+        }
+    });
+}
+
+fn should_stop() -> bool {
+    HOST.with(|host| host.borrow().as_ref().is_some_and(|h| (h.should_stop)()))
+}
+
+/// Why a cell failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}{message}", line.map(|l| format!("line {l}: ")).unwrap_or_default())]
+pub struct RunError {
+    /// What went wrong, for the user.
+    pub message: String,
+    /// Line in the cell, when known.
+    pub line: Option<usize>,
+    /// True when the user stopped the cell.
+    pub stopped: bool,
+}
+
+/// A point cloud `[n, d]` in scripts.
+#[derive(Debug, Clone)]
+pub struct Points(Rc<Tensor>);
+
+impl Points {
+    /// The points as a tensor.
+    pub fn tensor(&self) -> &Tensor {
+        &self.0
+    }
+}
+
+/// A velocity model in scripts (shared, so cells can keep training it).
+#[derive(Debug, Clone)]
+pub struct Model(Rc<RefCell<VelocityModel>>);
+
+type Fallible<T> = Result<T, Box<EvalAltResult>>;
+
+fn script_error(message: impl Into<String>) -> Box<EvalAltResult> {
+    Box::new(EvalAltResult::ErrorRuntime(Dynamic::from(message.into()), Position::NONE))
+}
+
+fn method_error(err: MethodError) -> Box<EvalAltResult> {
+    match err {
+        MethodError::Stopped { .. } => Box::new(EvalAltResult::ErrorTerminated(Dynamic::from("stopped"), Position::NONE)),
+        other => script_error(other.to_string()),
+    }
+}
+
+fn get_int(options: &Map, key: &str, default: i64, min: i64, max: i64) -> Fallible<i64> {
+    let value = match options.get(key) {
+        None => default,
+        Some(v) => v.as_int().map_err(|t| script_error(format!("`{key}` must be a whole number, not {t}")))?,
+    };
+    if value < min || value > max {
+        return Err(script_error(format!("`{key}` must be between {min} and {max}; got {value}")));
+    }
+    Ok(value)
+}
+
+fn get_float(options: &Map, key: &str, default: f64) -> Fallible<f64> {
+    match options.get(key) {
+        None => Ok(default),
+        Some(v) => v
+            .as_float()
+            .or_else(|_| v.as_int().map(|i| i as f64))
+            .map_err(|t| script_error(format!("`{key}` must be a number, not {t}"))),
+    }
+}
+
+fn check_keys(options: &Map, allowed: &[&str], what: &str) -> Fallible<()> {
+    for key in options.keys() {
+        if !allowed.contains(&key.as_str()) {
+            return Err(script_error(format!(
+                "{what}: unknown setting `{key}`; the settings are {}",
+                allowed.join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn to_seed(seed: i64) -> u64 {
+    seed as u64
+}
+
+fn points_xy(points: &Tensor) -> (Vec<f32>, Vec<f32>) {
+    let d = points.shape().get(1).copied().unwrap_or(1).max(1);
+    let data = points.to_vec();
+    let xs = data.chunks(d).map(|r| r[0]).collect();
+    let ys = data.chunks(d).map(|r| if d > 1 { r[1] } else { 0.0 }).collect();
+    (xs, ys)
+}
+
+fn loss_plot(key: &str, title: &str, losses: &[f32]) -> Event {
+    // At most ~400 points: every k-th loss, averaged over its window.
+    let stride = losses.len().div_ceil(400).max(1);
+    let (mut xs, mut ys) = (Vec::new(), Vec::new());
+    for (i, chunk) in losses.chunks(stride).enumerate() {
+        xs.push((i * stride + chunk.len()) as f32);
+        ys.push(chunk.iter().sum::<f32>() / chunk.len() as f32);
+    }
+    Event::Plot(Plot {
+        key: key.into(),
+        title: title.into(),
+        series: vec![Series { name: "loss".into(), kind: SeriesKind::Line, xs, ys }],
+        log_y: true,
+        equal_axes: false,
+    })
+}
+
+fn register_api(engine: &mut Engine) {
+    engine.register_type_with_name::<Points>("Points");
+    engine.register_type_with_name::<RingMixture>("Target");
+    engine.register_type_with_name::<Model>("Model");
+    engine.register_fn("len", |p: &mut Points| p.0.shape().first().copied().unwrap_or(0) as i64);
+    engine.register_fn("to_string", |p: &mut Points| format!("Points{:?}", p.0.shape()));
+    engine.register_fn("to_string", |t: &mut RingMixture| {
+        format!("RingMixture(modes {}, radius {}, std {})", t.modes, t.radius, t.std)
+    });
+    engine.register_fn("to_string", |m: &mut Model| {
+        format!("VelocityModel({} parameters)", m.0.borrow().net.parameter_count())
+    });
+
+    engine.register_fn("eight_gaussians", RingMixture::eight_gaussians);
+    engine.register_fn("ring_mixture", |modes: i64, radius: f64, std: f64| -> Fallible<RingMixture> {
+        let target = RingMixture { modes: usize::try_from(modes).unwrap_or(0), radius: radius as f32, std: std as f32 };
+        target.validate().map_err(method_error)?;
+        Ok(target)
+    });
+    engine.register_fn("sample", |target: &mut RingMixture, n: i64, seed: i64| -> Fallible<Points> {
+        let n = usize::try_from(n).ok().filter(|&n| (1..=1_000_000).contains(&n))
+            .ok_or_else(|| script_error("the number of samples must be between 1 and 1000000"))?;
+        let mut rng = SeedStream::new(to_seed(seed), "target/sample");
+        Ok(Points(Rc::new(target.sample(n, &mut rng).map_err(method_error)?)))
+    });
+    engine.register_fn("gaussian_noise", |n: i64, dim: i64, seed: i64| -> Fallible<Points> {
+        let (n, dim) = match (usize::try_from(n), usize::try_from(dim)) {
+            (Ok(n @ 1..=1_000_000), Ok(d @ 1..=1024)) => (n, d),
+            _ => return Err(script_error("gaussian_noise(n, dim, seed) needs 1 <= n <= 1000000 and 1 <= dim <= 1024")),
+        };
+        let mut rng = SeedStream::new(to_seed(seed), "noise");
+        Ok(Points(Rc::new(rng.normal_tensor(&[n, dim]))))
+    });
+
+    engine.register_fn("velocity_mlp", |options: Map| -> Fallible<Model> {
+        check_keys(&options, &["hidden", "layers", "activation", "seed"], "velocity_mlp")?;
+        let hidden = get_int(&options, "hidden", 128, 1, 4096)?;
+        let layers = get_int(&options, "layers", 3, 1, 16)?;
+        let seed = get_int(&options, "seed", 0, i64::MIN, i64::MAX)?;
+        let activation = match options.get("activation") {
+            None => Activation::Silu,
+            Some(name) => Activation::from_name(&name.to_string()).map_err(|e| script_error(e.to_string()))?,
+        };
+        let model = VelocityModel::new(2, hidden as usize, layers as usize, activation, to_seed(seed))
+            .map_err(method_error)?;
+        Ok(Model(Rc::new(RefCell::new(model))))
+    });
+
+    engine.register_fn(
+        "train_rectified_flow",
+        |model: Model, target: RingMixture, options: Map| -> Fallible<Array> {
+            check_keys(&options, &["steps", "batch", "lr", "seed"], "train_rectified_flow")?;
+            let config = TrainConfig {
+                steps: get_int(&options, "steps", 1000, 1, 1_000_000)? as usize,
+                batch: get_int(&options, "batch", 256, 1, 65_536)? as usize,
+                lr: get_float(&options, "lr", 3e-3)? as f32,
+                seed: to_seed(get_int(&options, "seed", 0, i64::MIN, i64::MAX)?),
+            };
+            let progress_every = (config.steps / 100).max(1);
+            let plot_every = (config.steps / 20).max(1);
+            let mut losses: Vec<f32> = Vec::with_capacity(config.steps);
+            let mut model_ref = model.0.borrow_mut();
+            let result = rectified_flow::train(&mut model_ref, &target, &config, &mut |step, total, loss| {
+                losses.push(loss);
+                if step % progress_every == 0 || step == total {
+                    emit(Event::Progress { label: "training".into(), done: step as u64, total: total as u64, loss: Some(loss) });
+                }
+                if step % plot_every == 0 || step == total {
+                    emit(loss_plot("loss", "Training loss", &losses));
+                }
+                !should_stop()
+            });
+            result.map_err(method_error)?;
+            Ok(losses.into_iter().map(|l| Dynamic::from_float(f64::from(l))).collect())
+        },
+    );
+
+    engine.register_fn("sample_rectified_flow", |model: Model, noise: Points, steps: i64| -> Fallible<Points> {
+        let steps = usize::try_from(steps).map_err(|_| script_error("steps must be positive"))?;
+        let out = rectified_flow::sample(&model.0.borrow(), &noise.0, steps).map_err(method_error)?;
+        Ok(Points(Rc::new(out)))
+    });
+
+    engine.register_fn("sliced_w2", |a: Points, b: Points, seed: i64| -> Fallible<f64> {
+        let mut rng = SeedStream::new(to_seed(seed), "metric/sliced-w2");
+        Ok(f64::from(sliced_w2(&a.0, &b.0, 64, &mut rng).map_err(method_error)?))
+    });
+    engine.register_fn("mode_counts", |target: RingMixture, points: Points| -> Array {
+        let mut counts = vec![0i64; target.modes];
+        target.nearest_mode(&points.0).into_iter().for_each(|k| counts[k] += 1);
+        counts.into_iter().map(Dynamic::from_int).collect()
+    });
+
+    engine.register_fn("scatter", |title: &str, layers: Map| -> Fallible<()> {
+        let mut series = Vec::new();
+        for (name, value) in layers {
+            let points = value
+                .try_cast::<Points>()
+                .ok_or_else(|| script_error(format!("scatter: `{name}` is not a set of points")))?;
+            let (xs, ys) = points_xy(&points.0);
+            series.push(Series { name: name.to_string(), kind: SeriesKind::Scatter, xs, ys });
+        }
+        emit(Event::Plot(Plot { key: title.into(), title: title.into(), series, log_y: false, equal_axes: true }));
+        Ok(())
+    });
+    engine.register_fn("line_plot", |title: &str, values: Array| -> Fallible<()> {
+        let ys: Vec<f32> = values
+            .iter()
+            .map(|v| v.as_float().or_else(|_| v.as_int().map(|i| i as f64)).map(|f| f as f32))
+            .collect::<Result<_, _>>()
+            .map_err(|t| script_error(format!("line_plot needs numbers, found {t}")))?;
+        emit(loss_plot(title, title, &ys));
+        Ok(())
+    });
+    engine.register_fn("metric", |name: &str, value: f64| {
+        emit(Event::Metric { name: name.into(), value });
+    });
+    engine.register_fn("metric", |name: &str, value: i64| {
+        emit(Event::Metric { name: name.into(), value: value as f64 });
+    });
+}
+
+/// A running notebook: one Rhai engine and one scope shared by all cells.
+pub struct Session {
+    engine: Engine,
+    scope: Scope<'static>,
+}
+
+impl Session {
+    /// A fresh session with `seed` and `profile` (`ci`, `default`, `big`) in scope.
+    pub fn new(seed: u64, profile: &str) -> Session {
+        let mut engine = Engine::new();
+        engine.set_max_string_size(1 << 20);
+        engine.set_max_array_size(1 << 22);
+        engine.set_max_map_size(1 << 16);
+        engine.set_max_call_levels(64);
+        engine.set_max_expr_depths(64, 32);
+        engine.on_print(|text| emit(Event::Log { text: text.to_string() }));
+        engine.on_debug(|text, _, _| emit(Event::Log { text: text.to_string() }));
+        engine.on_progress(|ops| if ops % 1024 == 0 && should_stop() { Some(Dynamic::from("stopped")) } else { None });
+        register_api(&mut engine);
+        let mut scope = Scope::new();
+        scope.push_constant("seed", seed as i64);
+        scope.push_constant("profile", profile.to_string());
+        Session { engine, scope }
+    }
+
+    /// Runs one cell; outputs go to `host`. Variables the cell defines stay
+    /// in scope for later cells.
+    pub fn run_cell(&mut self, source: &str, host: Host) -> Result<(), RunError> {
+        HOST.with(|h| *h.borrow_mut() = Some(host));
+        let result = self.engine.run_with_scope(&mut self.scope, source);
+        HOST.with(|h| *h.borrow_mut() = None);
+        result.map_err(|err| {
+            let line = err.position().line();
+            match *err {
+                EvalAltResult::ErrorTerminated(..) => RunError { message: "stopped by the user".into(), line: None, stopped: true },
+                EvalAltResult::ErrorRuntime(ref value, _) => RunError { message: value.to_string(), line, stopped: false },
+                EvalAltResult::ErrorInFunctionCall(ref name, _, ref inner, _) => {
+                    let stopped = matches!(**inner, EvalAltResult::ErrorTerminated(..));
+                    let message = if stopped { "stopped by the user".to_string() } else { format!("in {name}: {}", inner_message(inner)) };
+                    RunError { message, line, stopped }
+                }
+                ref other => RunError { message: strip_position(&other.to_string()), line, stopped: false },
+            }
+        })
+    }
+}
+
+fn inner_message(err: &EvalAltResult) -> String {
+    match err {
+        EvalAltResult::ErrorRuntime(value, _) => value.to_string(),
+        other => strip_position(&other.to_string()),
+    }
+}
+
+fn strip_position(text: &str) -> String {
+    match text.rfind(" (line ") {
+        Some(i) => text[..i].to_string(),
+        None => text.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests;
