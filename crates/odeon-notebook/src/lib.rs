@@ -14,6 +14,7 @@
 pub mod events;
 pub mod format;
 pub mod link;
+pub mod protocol;
 pub mod render;
 #[cfg(feature = "runtime")]
 pub mod runtime;

@@ -1,0 +1,88 @@
+//! Messages between the page and the compute worker (sent with
+//! serde-wasm-bindgen), shared so both sides agree by construction.
+
+use serde::{Deserialize, Serialize};
+
+use crate::Cell;
+use crate::events::Event;
+
+/// Page to worker.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ToWorker {
+    /// Run cells in order, stopping at the first error.
+    Run {
+        /// Identifies the run in replies.
+        run_id: u32,
+        /// Cells to run.
+        cells: Vec<Cell>,
+        /// Notebook seed.
+        seed: u64,
+        /// Profile: `ci`, `default` or `big`.
+        profile: String,
+        /// Start from a fresh scope (Run all) instead of the current one.
+        fresh: bool,
+    },
+    /// Compare a WebGPU matmul against the CPU.
+    GpuCheck,
+}
+
+/// Worker to page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum FromWorker {
+    /// The worker has loaded.
+    Ready,
+    /// Result of the WebGPU probe.
+    Gpu {
+        /// Adapter summary when WebGPU works.
+        adapter: Option<String>,
+        /// Why not, when it does not.
+        reason: Option<String>,
+    },
+    /// A cell began.
+    CellStarted {
+        /// Run id.
+        run_id: u32,
+        /// Cell name.
+        cell: String,
+    },
+    /// An output of a running cell.
+    Output {
+        /// Run id.
+        run_id: u32,
+        /// Cell name.
+        cell: String,
+        /// The output.
+        event: Event,
+    },
+    /// A cell ended.
+    CellFinished {
+        /// Run id.
+        run_id: u32,
+        /// Cell name.
+        cell: String,
+        /// The error, for the user, when it failed.
+        error: Option<String>,
+        /// True when the user stopped it.
+        stopped: bool,
+        /// Wall time in milliseconds.
+        millis: f64,
+    },
+    /// The whole run ended.
+    RunFinished {
+        /// Run id.
+        run_id: u32,
+    },
+    /// Result of [`ToWorker::GpuCheck`].
+    GpuCheckResult {
+        /// True when the GPU result matched the CPU within tolerance.
+        ok: bool,
+        /// Adapter used.
+        adapter: String,
+        /// Largest absolute difference from the CPU result.
+        max_abs_error: f64,
+        /// A sentence for the page.
+        message: String,
+    },
+}
