@@ -1,7 +1,8 @@
 //! Markdown prose to HTML, with `$...$` and `$$...$$` math as MathML.
 //!
-//! Math is rendered to MathML in Rust (latex2mathml), so the page needs no
-//! JavaScript math library and browsers render it natively. Raw HTML in prose
+//! Math is rendered to MathML Core in Rust (pulldown-latex), so the page needs
+//! no JavaScript math library and browsers render it natively. A LaTeX error
+//! shows inline as a red `<merror>` with the parser's explanation. Raw HTML in prose
 //! is escaped, never passed through: prose arrives from share links, and a
 //! link must not be able to inject markup into the page.
 
@@ -22,14 +23,17 @@ pub fn markdown_to_html(markdown: &str) -> String {
 }
 
 fn math_html(tex: &str, display: bool) -> String {
-    let style = if display { latex2mathml::DisplayStyle::Block } else { latex2mathml::DisplayStyle::Inline };
-    match latex2mathml::latex_to_mathml(tex, style) {
-        Ok(mathml) => mathml,
-        Err(err) => format!(
-            "<code class=\"math-error\" title=\"{}\">{}</code>",
-            escape(&err.to_string()),
-            escape(tex)
-        ),
+    use pulldown_latex::config::DisplayMode;
+    let storage = pulldown_latex::Storage::new();
+    let parser = pulldown_latex::Parser::new(tex, &storage);
+    let config = pulldown_latex::RenderConfig {
+        display_mode: if display { DisplayMode::Block } else { DisplayMode::Inline },
+        ..Default::default()
+    };
+    let mut out = String::new();
+    match pulldown_latex::push_mathml(&mut out, parser, config) {
+        Ok(()) => out,
+        Err(err) => format!("<code class=\"math-error\" title=\"{}\">{}</code>", escape(&err.to_string()), escape(tex)),
     }
 }
 
@@ -43,10 +47,12 @@ mod tests {
 
     #[test]
     fn math_becomes_mathml() {
-        let html = markdown_to_html("Loss $\\|v - (x_1 - x_0)\\|^2$ and\n\n$$x_t = (1-t) x_0 + t x_1$$\n");
+        let html = markdown_to_html("Noise $x_0 \\sim \\mathcal{N}(0, I)$ and\n\n$$\\mathbb{E} \\big\\| x_t - (1-t) x_0 \\big\\|^2$$\n");
         assert!(html.contains("<math"), "{html}");
         assert!(html.contains("display=\"block\""), "{html}");
         assert!(html.contains("<msub>"), "{html}");
+        assert!(!html.contains("merror"), "{html}");
+        assert!(markdown_to_html("see $\\nope{x}$ here").contains("merror"));
     }
 
     #[test]
