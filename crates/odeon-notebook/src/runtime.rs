@@ -207,8 +207,10 @@ fn register_api(engine: &mut Engine) {
                 lr: get_float(&options, "lr", 3e-3)? as f32,
                 seed: to_seed(get_int(&options, "seed", 0, i64::MIN, i64::MAX)?),
             };
-            let progress_every = (config.steps / 100).max(1);
-            let plot_every = (config.steps / 20).max(1);
+            // Frequent enough that the bar moves several times a second, rare
+            // enough that messages cost nothing next to a training step.
+            let progress_every = (config.steps / 200).clamp(1, 10);
+            let plot_every = (config.steps / 20).clamp(1, 250);
             let mut losses: Vec<f32> = Vec::with_capacity(config.steps);
             let mut model_ref = model.0.borrow_mut();
             let result = rectified_flow::train(&mut model_ref, &target, &config, &mut |step, total, loss| {
