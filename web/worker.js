@@ -17,6 +17,20 @@ self.onmessage = (event) => {
   if (handle) dispatch(event.data); else queue.push(event.data);
 };
 
+// Browsers hide the adapter's name from wgpu's view; its vendor and
+// architecture (e.g. "google swiftshader") are readable here and label it.
+async function adapterLabel() {
+  try {
+    const adapter = await navigator.gpu?.requestAdapter();
+    const info = adapter?.info;
+    if (!info) return undefined;
+    return [info.vendor, info.architecture, info.description].filter(Boolean).join(' ') || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const label = await adapterLabel();
 await init();
-handle = new WorkerHandle();
+handle = new WorkerHandle(label);
 for (const message of queue.splice(0)) dispatch(message);

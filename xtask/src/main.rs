@@ -8,6 +8,8 @@
 #![allow(clippy::print_stdout)]
 
 mod dist;
+#[cfg(test)]
+mod layers;
 mod serve;
 mod test;
 mod tools;

@@ -330,9 +330,9 @@ fn open_notebook(id: &str, share: Option<&str>) -> (Option<Notebook>, String, Op
     let Some(share) = share else { return (shipped, "default".into(), None, false) };
     let result = link::decode(share).map_err(|e| e.to_string()).and_then(|payload: SharePayload| {
         if payload.id != id {
-            return Err(format!("this share link belongs to the notebook \"{}\", not \"{id}\"", payload.id));
+            return Err(format!("it belongs to the notebook \"{}\", not \"{id}\"", payload.id));
         }
-        let nb = Notebook::parse(&payload.text).map_err(|e| format!("the shared notebook is malformed: {e}"))?;
+        let nb = Notebook::parse(&payload.text).map_err(|e| format!("the notebook inside it is malformed: {e}"))?;
         Ok((nb, payload.profile))
     });
     match result {
@@ -497,7 +497,7 @@ fn NotebookPage(id: String, share: Option<String>) -> impl IntoView {
         <article class="notebook" data-notebook=id.clone()>
             {link_error.map(|e| view! {
                 <div class="banner error" data-testid="link-error">
-                    <strong>"This share link could not be opened. "</strong> {e}
+                    <strong>"This share link could not be opened: "</strong> {e}
                     ". You are looking at the shipped notebook, unchanged."
                 </div>
             })}

@@ -29,19 +29,19 @@ pub struct SharePayload {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LinkError {
     /// No `v<N>.` prefix.
-    #[error("this share link is not in a format Odeon knows (it should start with \"v1.\")")]
+    #[error("it is not in a format Odeon knows (share links start with \"v1.\")")]
     NoVersion,
     /// A version this build does not read.
-    #[error("this share link uses format version {0}, but this version of Odeon reads version {LINK_VERSION}")]
+    #[error("it uses format version {0}, but this version of Odeon reads version {LINK_VERSION}")]
     UnknownVersion(String),
     /// Not valid base64url (garbage or cut short).
-    #[error("this share link is damaged: it contains characters that cannot be decoded (was it cut short or altered?)")]
+    #[error("it is damaged: it contains characters that cannot be decoded (was it cut short or altered?)")]
     Base64,
     /// Not valid deflate data (truncated).
-    #[error("this share link is damaged: its compressed data is incomplete (was it cut short?)")]
+    #[error("it is damaged: its compressed data is incomplete (was it cut short?)")]
     Deflate,
     /// Valid compression around an invalid payload.
-    #[error("this share link is damaged: {0}")]
+    #[error("it is damaged: {0}")]
     Payload(String),
 }
 

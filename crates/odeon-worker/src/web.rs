@@ -32,15 +32,22 @@ pub struct WorkerHandle {
 #[wasm_bindgen]
 impl WorkerHandle {
     /// Starts the worker and probes WebGPU in the background.
+    /// `adapter_label` is what the browser tells JavaScript about the
+    /// adapter (vendor, architecture), shown when wgpu sees no name.
     #[wasm_bindgen(constructor)]
-    pub fn new() -> WorkerHandle {
+    pub fn new(adapter_label: Option<String>) -> WorkerHandle {
         console_error_panic_hook::set_once();
         let handle = WorkerHandle { session: None, stop_flag: Rc::new(RefCell::new(None)), gpu: Rc::new(RefCell::new(None)) };
         let gpu = Rc::clone(&handle.gpu);
         wasm_bindgen_futures::spawn_local(async move {
             match GpuContext::new().await {
                 Ok(ctx) => {
-                    post(&FromWorker::Gpu { adapter: Some(ctx.adapter_summary()), reason: None });
+                    let summary = ctx.adapter_summary();
+                    let summary = match adapter_label {
+                        Some(label) if ctx.adapter_info.name.trim().is_empty() => format!("{label} ({summary})"),
+                        _ => summary,
+                    };
+                    post(&FromWorker::Gpu { adapter: Some(summary), reason: None });
                     *gpu.borrow_mut() = Some(Rc::new(ctx));
                 }
                 Err(err) => post(&FromWorker::Gpu { adapter: None, reason: Some(err.to_string()) }),
@@ -133,8 +140,3 @@ impl WorkerHandle {
     }
 }
 
-impl Default for WorkerHandle {
-    fn default() -> Self {
-        Self::new()
-    }
-}
