@@ -13,12 +13,12 @@ after(async () => { await browser?.close(); });
 
 const TRAIN = '[data-cell=train] textarea';
 
-/** Replaces the default training steps (1500) in the train cell. */
+/** Replaces the default training steps (2000) in the train cell. */
 async function setTrainingSteps(page, steps) {
   const editor = page.locator(TRAIN);
   const source = await editor.inputValue();
-  assert.match(source, /\b1500\b/, 'the shipped train cell sets 1500 steps');
-  await editor.fill(source.replace(/\b1500\b/, String(steps)));
+  assert.match(source, /\b2000\b/, 'the shipped train cell sets 2000 steps');
+  await editor.fill(source.replace(/\b2000\b/, String(steps)));
 }
 
 async function runAllAndWait(page, timeout = 180_000) {

@@ -99,6 +99,17 @@ mod tests {
         assert_eq!(metrics, again);
     }
 
+    /// The shipped notebook at its defaults meets its success criterion:
+    /// samples at the level of a fresh target draw (sliced W2 at most 1.5x).
+    #[test]
+    #[cfg_attr(debug_assertions, ignore = "numerical criterion: run with --release")]
+    fn shipped_defaults_meet_the_criterion() {
+        let metrics = run(&resolve("rectified-flow", None).expect("shipped"), &mut |_| {}).expect("runs");
+        let get = |name: &str| metrics.iter().find(|(_, n, _)| n == name).map(|(_, _, v)| *v).expect(name);
+        let (model, fresh) = (get("sliced W2 (samples)"), get("sliced W2 (fresh target draw)"));
+        assert!(model <= 1.5 * fresh, "sliced W2 {model} vs fresh draw {fresh}");
+    }
+
     #[test]
     fn bad_sources_say_what_is_wrong() {
         assert!(resolve("nope", None).expect_err("bad source").to_string().contains("not a shipped notebook"));
