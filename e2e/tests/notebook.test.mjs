@@ -175,3 +175,19 @@ test('WebGPU compute from the worker matches the CPU', async () => {
   assertNoErrors(page);
   await closePage(page);
 });
+
+test('the ci profile shrinks the run; Reset restores the shipped cells', async () => {
+  const page = await openPage(browser, '#/nb/rectified-flow');
+  const shipped = await page.locator(TRAIN).inputValue();
+  await page.selectOption('#profile', 'ci');
+  await runAllAndWait(page);
+  assert.equal(await page.locator('[data-cell=train] progress').getAttribute('max'), '150', 'ci profile trains 150 steps');
+  assert.equal(await page.locator('[data-cell=sample]').getAttribute('data-status'), 'done');
+
+  await page.locator(TRAIN).fill('let steps = 7;');
+  await page.click('#reset');
+  await page.waitForFunction((s) => document.querySelector('[data-cell=train] textarea').value === s, shipped);
+  assert.equal(await page.locator('#profile').inputValue(), 'default');
+  assertNoErrors(page);
+  await closePage(page);
+});
