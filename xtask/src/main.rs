@@ -7,6 +7,7 @@
 //! - `e2e`: only the browser tests, against an existing `dist/`.
 #![allow(clippy::print_stdout)]
 
+mod bench;
 mod dist;
 #[cfg(test)]
 mod layers;
@@ -29,6 +30,7 @@ commands:
                              http://127.0.0.1:N/ (default 8000); --no-isolation
                              omits the COOP/COEP headers
   test                       run native tests, the wasm build and the e2e tests
+  bench [--quick]            benchmarks vs JAX, tf.js, jax-js (docs/benchmarks.md)
   e2e                        run only the e2e tests against an existing dist/
                              (ODEON_E2E_FILTER=<regex> selects tests by name)
   help                       print this message";
@@ -60,6 +62,7 @@ fn run() -> Result<()> {
             no_extra_args(&rest)?;
             test::test_all()
         }
+        "bench" => bench::bench(&rest),
         "e2e" => {
             no_extra_args(&rest)?;
             test::e2e_only()

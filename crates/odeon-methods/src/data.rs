@@ -51,8 +51,8 @@ impl RingMixture {
     }
 
     /// Index of the nearest mode centre for each row of `x` (`[n, 2]`).
-    pub fn nearest_mode(&self, x: &Tensor) -> Vec<usize> {
-        x.to_vec()
+    pub fn nearest_mode(&self, x: &Tensor) -> Result<Vec<usize>, MethodError> {
+        Ok(x.to_f32_vec()?
             .chunks(2)
             .map(|p| {
                 (0..self.modes)
@@ -63,7 +63,7 @@ impl RingMixture {
                     .fold((0, f32::INFINITY), |best, cur| if cur.1 < best.1 { cur } else { best })
                     .0
             })
-            .collect()
+            .collect())
     }
 }
 

@@ -16,7 +16,7 @@ pub fn sliced_w2(a: &Tensor, b: &Tensor, projections: usize, rng: &mut SeedStrea
         )));
     }
     let d = a.shape()[1];
-    let (va, vb) = (a.to_vec(), b.to_vec());
+    let (va, vb) = (a.to_f32_vec()?, b.to_f32_vec()?);
     let mut total = 0.0f64;
     for _ in 0..projections.max(1) {
         let mut dir: Vec<f32> = (0..d).map(|_| rng.normal()).collect();
@@ -42,7 +42,7 @@ mod tests {
     fn sliced_w2_of_a_shift_is_the_projected_shift() {
         let mut rng = SeedStream::new(0, "sw");
         let a = rng.normal_tensor(&[500, 2]);
-        let b = a.add_scalar(1.0);
+        let b = a.add_scalar(1.0).expect("shift");
         // Shift (1,1) projected on u has length |u1+u2|; E[(u1+u2)^2] = 1 for unit u in 2-D.
         let sw = sliced_w2(&a, &b, 2000, &mut rng).expect("same shape");
         assert!((sw - 1.0).abs() < 0.05, "{sw}");

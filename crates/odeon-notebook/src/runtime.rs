@@ -126,7 +126,7 @@ fn to_seed(seed: i64) -> u64 {
 
 fn points_xy(points: &Tensor) -> (Vec<f32>, Vec<f32>) {
     let d = points.shape().get(1).copied().unwrap_or(1).max(1);
-    let data = points.to_vec();
+    let data = points.to_f32_vec().unwrap_or_default();
     let xs = data.chunks(d).map(|r| r[0]).collect();
     let ys = data.chunks(d).map(|r| if d > 1 { r[1] } else { 0.0 }).collect();
     (xs, ys)
@@ -159,7 +159,7 @@ fn register_api(engine: &mut Engine) {
         format!("RingMixture(modes {}, radius {}, std {})", t.modes, t.radius, t.std)
     });
     engine.register_fn("to_string", |m: &mut Model| {
-        format!("VelocityModel({} parameters)", m.0.borrow().net.parameter_count())
+        format!("VelocityModel({} parameters)", odeon_nn::Module::parameter_count(&m.0.borrow().net))
     });
 
     engine.register_fn("eight_gaussians", RingMixture::eight_gaussians);
@@ -238,10 +238,10 @@ fn register_api(engine: &mut Engine) {
         let mut rng = SeedStream::new(to_seed(seed), "metric/sliced-w2");
         Ok(f64::from(sliced_w2(&a.0, &b.0, 64, &mut rng).map_err(method_error)?))
     });
-    engine.register_fn("mode_counts", |target: RingMixture, points: Points| -> Array {
+    engine.register_fn("mode_counts", |target: RingMixture, points: Points| -> Fallible<Array> {
         let mut counts = vec![0i64; target.modes];
-        target.nearest_mode(&points.0).into_iter().for_each(|k| counts[k] += 1);
-        counts.into_iter().map(Dynamic::from_int).collect()
+        target.nearest_mode(&points.0).map_err(method_error)?.into_iter().for_each(|k| counts[k] += 1);
+        Ok(counts.into_iter().map(Dynamic::from_int).collect())
     });
 
     engine.register_fn("scatter", |title: &str, layers: Map| -> Fallible<()> {

@@ -1,24 +1,37 @@
 //! # odeon-tensor
 //!
-//! The bottom layer of Odeon: a dense [`Tensor`] of `f32` on the CPU (stored in
-//! an [`ndarray::ArrayD`]), the elementwise math every layer above uses, and
-//! seeded, splittable random streams ([`SeedStream`]).
+//! The bottom layer of Odeon: [`Tensor`], a dense tensor of `f32` or `f64`
+//! on a [`Backend`], the operation vocabulary ([`UnaryOp`], [`BinaryOp`],
+//! [`ReduceOp`]), sparse [`Csr`] matrices, and seeded, splittable random
+//! streams ([`SeedStream`]).
 //!
-//! Two rules shape this crate:
-//! * **Determinism across targets.** Elementwise transcendental functions go
-//!   through [`libm`], never the platform's math library, and every reduction
-//!   runs in a fixed order, so a run in the browser (wasm32) gives the same bits
-//!   as the same run natively.
-//! * **No panics on user input.** Shape mismatches come back as a
-//!   [`TensorError`] that says what was expected, in words a notebook author
-//!   understands.
-//!
-//! The WebGPU backend (crate `odeon-gpu`) and the generic `Backend` trait
-//! arrive with the engine and WebGPU issues; callers already go through the
-//! fallible methods here, which is the surface that trait will keep.
+//! * **One tensor type, many devices.** [`Tensor`] checks shapes and dtypes
+//!   and works out result shapes once; a [`Backend`] only runs kernels. The
+//!   CPU backend ([`Cpu`], on ndarray) is the default type parameter, so
+//!   `Tensor` means a CPU tensor; code written for `Tensor<B: Backend>` runs
+//!   unchanged on the WebGPU backend.
+//! * **Determinism across targets.** Transcendental functions go through
+//!   [`libm`] ([`Real`]), never the platform's math library, and reductions
+//!   run in a fixed order, so a run in the browser gives the same bits as
+//!   the same run on any other browser.
+//! * **No panics on user input.** Shape and dtype mismatches come back as a
+//!   [`TensorError`] that says what was expected.
 
+mod backend;
+mod cpu;
+mod dtype;
+mod ops;
 mod rng;
+mod sparse;
 mod tensor;
 
-pub use rng::SeedStream;
-pub use tensor::{Tensor, TensorError, UnaryOp};
+pub use backend::{Backend, Conv2dGeometry};
+pub use cpu::{Cpu, CpuStorage};
+pub use dtype::{DType, Real};
+pub use ops::{BinaryOp, ReduceOp, UnaryOp};
+pub use rng::{Categorical, SamplerError, SeedStream};
+pub use sparse::Csr;
+pub use tensor::{Tensor, TensorError, broadcast_shape};
+
+#[cfg(test)]
+mod tests;

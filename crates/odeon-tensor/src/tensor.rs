@@ -1,6 +1,8 @@
-//! The dense CPU tensor.
+//! [`Tensor`]: shape- and dtype-checked operations over any [`Backend`].
 
-use ndarray::{ArrayD, Axis, Ix2, IxDyn};
+use crate::backend::{Backend, Conv2dGeometry};
+use crate::cpu::Cpu;
+use crate::{BinaryOp, Csr, DType, ReduceOp, UnaryOp};
 
 /// Why a tensor operation could not run.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -23,13 +25,23 @@ pub enum TensorError {
         /// Right operand shape.
         right: Vec<usize>,
     },
-    /// Matrix product with mismatched inner dimensions or non-matrix operands.
-    #[error("matmul: cannot multiply {left:?} by {right:?} (inner sizes must match, both must be matrices)")]
+    /// Matrix product with mismatched inner dimensions or batch dimensions.
+    #[error("matmul: cannot multiply {left:?} by {right:?} (inner sizes and batch sizes must match)")]
     Matmul {
         /// Left operand shape.
         left: Vec<usize>,
         /// Right operand shape.
         right: Vec<usize>,
+    },
+    /// Operands of different element types.
+    #[error("{op}: cannot combine {left} with {right}; convert one with .cast()")]
+    DType {
+        /// The operation that failed.
+        op: String,
+        /// Left element type.
+        left: DType,
+        /// Right element type.
+        right: DType,
     },
     /// An axis outside the tensor's rank.
     #[error("{op}: axis {axis} is out of range for a tensor of rank {rank}")]
@@ -41,323 +53,30 @@ pub enum TensorError {
         /// The tensor's rank.
         rank: usize,
     },
+    /// The device cannot do this (e.g. a synchronous read on the web GPU).
+    #[error("{0}")]
+    Device(String),
     /// Anything else about shapes.
     #[error("{0}")]
     Shape(String),
 }
 
-/// Elementwise functions, evaluated with `libm` for cross-platform determinism.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UnaryOp {
-    /// `-x`
-    Neg,
-    /// `e^x`
-    Exp,
-    /// natural log
-    Ln,
-    /// `sin x`
-    Sin,
-    /// `cos x`
-    Cos,
-    /// `tanh x`
-    Tanh,
-    /// `x^2`
-    Square,
-    /// `sqrt x`
-    Sqrt,
-    /// `max(x, 0)`
-    Relu,
-    /// logistic sigmoid
-    Sigmoid,
-    /// `x * sigmoid(x)`
-    Silu,
+/// A dense tensor on backend `B` (the CPU unless said otherwise).
+///
+/// Cloning is cheap (the CPU storage is reference-counted and copy-on-write).
+#[derive(Debug, Clone)]
+pub struct Tensor<B: Backend = Cpu> {
+    storage: B::Storage,
+    shape: Vec<usize>,
+    dtype: DType,
+    backend: B,
 }
 
-impl UnaryOp {
-    /// The function value at `x`.
-    pub fn eval(self, x: f32) -> f32 {
-        match self {
-            UnaryOp::Neg => -x,
-            UnaryOp::Exp => libm::expf(x),
-            UnaryOp::Ln => libm::logf(x),
-            UnaryOp::Sin => libm::sinf(x),
-            UnaryOp::Cos => libm::cosf(x),
-            UnaryOp::Tanh => libm::tanhf(x),
-            UnaryOp::Square => x * x,
-            UnaryOp::Sqrt => libm::sqrtf(x),
-            UnaryOp::Relu => x.max(0.0),
-            UnaryOp::Sigmoid => sigmoid(x),
-            UnaryOp::Silu => x * sigmoid(x),
-        }
-    }
-
-    /// The derivative at `x` (given the function value `y` at `x`).
-    pub fn derivative(self, x: f32, y: f32) -> f32 {
-        match self {
-            UnaryOp::Neg => -1.0,
-            UnaryOp::Exp => y,
-            UnaryOp::Ln => 1.0 / x,
-            UnaryOp::Sin => libm::cosf(x),
-            UnaryOp::Cos => -libm::sinf(x),
-            UnaryOp::Tanh => 1.0 - y * y,
-            UnaryOp::Square => 2.0 * x,
-            UnaryOp::Sqrt => 0.5 / y,
-            UnaryOp::Relu => {
-                if x > 0.0 {
-                    1.0
-                } else {
-                    0.0
-                }
-            }
-            UnaryOp::Sigmoid => y * (1.0 - y),
-            UnaryOp::Silu => {
-                let s = sigmoid(x);
-                s * (1.0 + x * (1.0 - s))
-            }
-        }
-    }
-}
-
-fn sigmoid(x: f32) -> f32 {
-    if x >= 0.0 {
-        1.0 / (1.0 + libm::expf(-x))
-    } else {
-        let e = libm::expf(x);
-        e / (1.0 + e)
-    }
-}
-
-/// A dense `f32` tensor of any rank on the CPU.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Tensor {
-    data: ArrayD<f32>,
-}
-
-impl Tensor {
-    /// Wraps an ndarray array.
-    pub fn from_array(data: ArrayD<f32>) -> Self {
-        Self { data }
-    }
-
-    /// A tensor from row-major data; errors when the length does not match.
-    pub fn from_shape_vec(shape: &[usize], data: Vec<f32>) -> Result<Self, TensorError> {
-        let len = data.len();
-        ArrayD::from_shape_vec(IxDyn(shape), data)
-            .map(Self::from_array)
-            .map_err(|_| TensorError::DataLength { shape: shape.to_vec(), len })
-    }
-
-    /// All zeros.
-    pub fn zeros(shape: &[usize]) -> Self {
-        Self::from_array(ArrayD::zeros(IxDyn(shape)))
-    }
-
-    /// Every element equal to `value`.
-    pub fn full(shape: &[usize], value: f32) -> Self {
-        Self::from_array(ArrayD::from_elem(IxDyn(shape), value))
-    }
-
-    /// A rank-0 tensor.
-    pub fn scalar(value: f32) -> Self {
-        Self::full(&[], value)
-    }
-
-    /// The shape.
-    pub fn shape(&self) -> &[usize] {
-        self.data.shape()
-    }
-
-    /// Number of elements.
-    pub fn len(&self) -> usize {
-        self.data.len()
-    }
-
-    /// True when the tensor has no elements.
-    pub fn is_empty(&self) -> bool {
-        self.data.is_empty()
-    }
-
-    /// The underlying array.
-    pub fn array(&self) -> &ArrayD<f32> {
-        &self.data
-    }
-
-    /// The elements in row-major order.
-    pub fn to_vec(&self) -> Vec<f32> {
-        self.data.iter().copied().collect()
-    }
-
-    /// The single value of a one-element tensor.
-    pub fn item(&self) -> Result<f32, TensorError> {
-        if self.data.len() == 1 {
-            Ok(self.data.iter().copied().next().unwrap_or(0.0))
-        } else {
-            Err(TensorError::Shape(format!(
-                "item: expected one element, the tensor has shape {:?}",
-                self.shape()
-            )))
-        }
-    }
-
-    /// True when every element is finite.
-    pub fn all_finite(&self) -> bool {
-        self.data.iter().all(|x| x.is_finite())
-    }
-
-    fn broadcast_check(&self, other: &Tensor, op: &'static str) -> Result<(), TensorError> {
-        broadcast_shape(self.shape(), other.shape()).map(|_| ()).ok_or_else(|| {
-            TensorError::Broadcast { op, left: self.shape().to_vec(), right: other.shape().to_vec() }
-        })
-    }
-
-    /// Elementwise sum with NumPy broadcasting.
-    pub fn add(&self, other: &Tensor) -> Result<Tensor, TensorError> {
-        self.broadcast_check(other, "add")?;
-        Ok(Self::from_array(&self.data + &other.data))
-    }
-
-    /// Elementwise difference with NumPy broadcasting.
-    pub fn sub(&self, other: &Tensor) -> Result<Tensor, TensorError> {
-        self.broadcast_check(other, "sub")?;
-        Ok(Self::from_array(&self.data - &other.data))
-    }
-
-    /// Elementwise product with NumPy broadcasting.
-    pub fn mul(&self, other: &Tensor) -> Result<Tensor, TensorError> {
-        self.broadcast_check(other, "mul")?;
-        Ok(Self::from_array(&self.data * &other.data))
-    }
-
-    /// Multiplies every element by `factor`.
-    pub fn scale(&self, factor: f32) -> Tensor {
-        Self::from_array(&self.data * factor)
-    }
-
-    /// Adds `value` to every element.
-    pub fn add_scalar(&self, value: f32) -> Tensor {
-        Self::from_array(&self.data + value)
-    }
-
-    /// Applies an elementwise function.
-    pub fn unary(&self, op: UnaryOp) -> Tensor {
-        Self::from_array(self.data.mapv(|x| op.eval(x)))
-    }
-
-    /// Elementwise map with any function (used by backward passes).
-    pub fn zip_map(&self, other: &Tensor, f: impl Fn(f32, f32) -> f32) -> Result<Tensor, TensorError> {
-        if self.shape() != other.shape() {
-            return Err(TensorError::Broadcast {
-                op: "zip_map",
-                left: self.shape().to_vec(),
-                right: other.shape().to_vec(),
-            });
-        }
-        let mut out = self.data.clone();
-        out.zip_mut_with(&other.data, |a, &b| *a = f(*a, b));
-        Ok(Self::from_array(out))
-    }
-
-    /// Matrix product of two rank-2 tensors.
-    pub fn matmul(&self, other: &Tensor) -> Result<Tensor, TensorError> {
-        let err = || TensorError::Matmul { left: self.shape().to_vec(), right: other.shape().to_vec() };
-        let a = self.data.view().into_dimensionality::<Ix2>().map_err(|_| err())?;
-        let b = other.data.view().into_dimensionality::<Ix2>().map_err(|_| err())?;
-        if a.ncols() != b.nrows() {
-            return Err(err());
-        }
-        Ok(Self::from_array(a.dot(&b).into_dyn()))
-    }
-
-    /// Transpose of a rank-2 tensor.
-    pub fn t(&self) -> Result<Tensor, TensorError> {
-        if self.data.ndim() != 2 {
-            return Err(TensorError::Shape(format!(
-                "transpose: expected a matrix, got shape {:?}",
-                self.shape()
-            )));
-        }
-        Ok(Self::from_array(self.data.t().as_standard_layout().into_owned()))
-    }
-
-    /// Sum of all elements (fixed, sequential order).
-    pub fn sum_all(&self) -> f32 {
-        self.data.iter().fold(0.0, |acc, &x| acc + x)
-    }
-
-    /// Mean of all elements.
-    pub fn mean_all(&self) -> f32 {
-        if self.data.is_empty() { 0.0 } else { self.sum_all() / self.data.len() as f32 }
-    }
-
-    /// Sums along `axis`, keeping it as size one.
-    pub fn sum_axis_keep(&self, axis: usize) -> Result<Tensor, TensorError> {
-        if axis >= self.data.ndim() {
-            return Err(TensorError::Axis { op: "sum", axis, rank: self.data.ndim() });
-        }
-        Ok(Self::from_array(self.data.sum_axis(Axis(axis)).insert_axis(Axis(axis))))
-    }
-
-    /// Sums a broadcast result back down to `shape` (the adjoint of broadcasting).
-    pub fn sum_to_shape(&self, shape: &[usize]) -> Result<Tensor, TensorError> {
-        if self.shape() == shape {
-            return Ok(self.clone());
-        }
-        let mut out = self.data.clone();
-        let extra = out.ndim().checked_sub(shape.len()).ok_or_else(|| {
-            TensorError::Shape(format!("cannot sum shape {:?} down to {:?}", self.shape(), shape))
-        })?;
-        for _ in 0..extra {
-            out = out.sum_axis(Axis(0));
-        }
-        for (axis, &size) in shape.iter().enumerate() {
-            if size == 1 && out.shape()[axis] != 1 {
-                out = out.sum_axis(Axis(axis)).insert_axis(Axis(axis));
-            }
-        }
-        if out.shape() != shape {
-            return Err(TensorError::Shape(format!(
-                "cannot sum shape {:?} down to {:?}",
-                self.shape(),
-                shape
-            )));
-        }
-        Ok(Self::from_array(out))
-    }
-
-    /// Concatenates along `axis`.
-    pub fn concat(parts: &[&Tensor], axis: usize) -> Result<Tensor, TensorError> {
-        let views: Vec<_> = parts.iter().map(|t| t.data.view()).collect();
-        ndarray::concatenate(Axis(axis), &views).map(Self::from_array).map_err(|_| {
-            TensorError::Shape(format!(
-                "concat along axis {axis}: shapes {:?} do not fit together",
-                parts.iter().map(|t| t.shape().to_vec()).collect::<Vec<_>>()
-            ))
-        })
-    }
-
-    /// The index range `start..end` along `axis`.
-    pub fn slice_axis(&self, axis: usize, start: usize, end: usize) -> Result<Tensor, TensorError> {
-        if axis >= self.data.ndim() {
-            return Err(TensorError::Axis { op: "slice", axis, rank: self.data.ndim() });
-        }
-        if start > end || end > self.shape()[axis] {
-            return Err(TensorError::Shape(format!(
-                "slice {start}..{end} is outside axis {axis} of size {}",
-                self.shape()[axis]
-            )));
-        }
-        Ok(Self::from_array(
-            self.data.slice_axis(Axis(axis), ndarray::Slice::from(start..end)).to_owned(),
-        ))
-    }
-
-    /// Rows of a tensor picked by index along axis 0.
-    pub fn gather_rows(&self, rows: &[usize]) -> Result<Tensor, TensorError> {
-        let n = self.shape().first().copied().unwrap_or(0);
-        if let Some(bad) = rows.iter().find(|&&r| r >= n) {
-            return Err(TensorError::Shape(format!("row {bad} is out of range for {n} rows")));
-        }
-        Ok(Self::from_array(self.data.select(Axis(0), rows)))
+impl<B: Backend> PartialEq for Tensor<B> {
+    fn eq(&self, other: &Self) -> bool {
+        self.shape == other.shape
+            && self.dtype == other.dtype
+            && matches!((self.to_f64_vec(), other.to_f64_vec()), (Ok(a), Ok(b)) if a == b)
     }
 }
 
@@ -365,10 +84,10 @@ impl Tensor {
 pub fn broadcast_shape(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
     let rank = a.len().max(b.len());
     let mut out = vec![0; rank];
-    for i in 0..rank {
+    for (i, slot) in out.iter_mut().enumerate() {
         let da = if i < rank - a.len() { 1 } else { a[i - (rank - a.len())] };
         let db = if i < rank - b.len() { 1 } else { b[i - (rank - b.len())] };
-        out[i] = match (da, db) {
+        *slot = match (da, db) {
             (x, y) if x == y => x,
             (1, y) => y,
             (x, 1) => x,
@@ -378,54 +97,493 @@ pub fn broadcast_shape(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
     Some(out)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn t(shape: &[usize], v: &[f32]) -> Tensor {
-        Tensor::from_shape_vec(shape, v.to_vec()).expect("valid test tensor")
+impl Tensor<Cpu> {
+    /// An `f32` CPU tensor from row-major data.
+    pub fn from_shape_vec(shape: &[usize], data: Vec<f32>) -> Result<Self, TensorError> {
+        Self::from_f32_in(&Cpu, shape, &data)
     }
 
-    #[test]
-    fn matmul_matches_hand_computation() {
-        let a = t(&[2, 3], &[1., 2., 3., 4., 5., 6.]);
-        let b = t(&[3, 2], &[7., 8., 9., 10., 11., 12.]);
-        assert_eq!(a.matmul(&b).expect("shapes fit").to_vec(), vec![58., 64., 139., 154.]);
+    /// An `f64` CPU tensor from row-major data.
+    pub fn from_f64(shape: &[usize], data: Vec<f64>) -> Result<Self, TensorError> {
+        Self::from_f64_in(&Cpu, shape, &data, DType::F64)
     }
 
-    #[test]
-    fn shape_errors_are_reported_not_panicked() {
-        let a = t(&[2, 3], &[0.; 6]);
-        let b = t(&[2, 3], &[0.; 6]);
-        let err = a.matmul(&b).expect_err("inner sizes differ");
-        assert!(err.to_string().contains("[2, 3]"));
-        assert!(a.add(&t(&[2], &[1., 2.])).is_err());
-        assert!(Tensor::from_shape_vec(&[2, 2], vec![1.0]).is_err());
+    /// `f32` zeros on the CPU.
+    pub fn zeros(shape: &[usize]) -> Self {
+        Self::full(shape, 0.0)
     }
 
-    #[test]
-    fn broadcasting_and_its_adjoint() {
-        let a = t(&[2, 2], &[1., 2., 3., 4.]);
-        let bias = t(&[1, 2], &[10., 20.]);
-        let s = a.add(&bias).expect("broadcasts");
-        assert_eq!(s.to_vec(), vec![11., 22., 13., 24.]);
-        assert_eq!(s.sum_to_shape(&[1, 2]).expect("reduces").to_vec(), vec![24., 46.]);
-        assert_eq!(s.sum_to_shape(&[2]).expect("reduces").to_vec(), vec![24., 46.]);
+    /// An `f32` CPU tensor filled with `value`.
+    pub fn full(shape: &[usize], value: f32) -> Self {
+        Self::full_in(&Cpu, shape, f64::from(value), DType::F32).unwrap_or_else(|_| unreachable_cpu())
     }
 
-    #[test]
-    fn unary_derivatives_match_finite_differences() {
-        let ops = [
-            UnaryOp::Exp, UnaryOp::Sin, UnaryOp::Cos, UnaryOp::Tanh, UnaryOp::Square,
-            UnaryOp::Sigmoid, UnaryOp::Silu, UnaryOp::Neg,
-        ];
-        for op in ops {
-            for &x in &[-1.3f32, -0.2, 0.4, 1.7] {
-                let h = 1e-2f32;
-                let fd = (op.eval(x + h) - op.eval(x - h)) / (2.0 * h);
-                let d = op.derivative(x, op.eval(x));
-                assert!((fd - d).abs() < 2e-3, "{op:?} at {x}: fd {fd} vs {d}");
+    /// A rank-0 `f32` CPU tensor.
+    pub fn scalar(value: f32) -> Self {
+        Self::full(&[], value)
+    }
+
+    /// A rank-0 `f64` CPU tensor.
+    pub fn scalar_f64(value: f64) -> Self {
+        Self::full_in(&Cpu, &[], value, DType::F64).unwrap_or_else(|_| unreachable_cpu())
+    }
+}
+
+/// The CPU's `full` cannot fail; this keeps `Tensor::full` infallible
+/// without an `unwrap`.
+fn unreachable_cpu() -> Tensor<Cpu> {
+    Tensor { storage: crate::cpu::CpuStorage::F32(ndarray::ArcArray::zeros(ndarray::IxDyn(&[]))), shape: vec![], dtype: DType::F32, backend: Cpu }
+}
+
+impl<B: Backend> Tensor<B> {
+    fn wrap(&self, storage: B::Storage, shape: Vec<usize>) -> Tensor<B> {
+        let dtype = self.backend.dtype(&storage);
+        Tensor { storage, shape, dtype, backend: self.backend.clone() }
+    }
+
+    /// A tensor on `backend` from `f32` data, stored as `f32`.
+    pub fn from_f32_in(backend: &B, shape: &[usize], data: &[f32]) -> Result<Self, TensorError> {
+        check_len(shape, data.len())?;
+        let storage = backend.upload_f32(data, shape, DType::F32)?;
+        Ok(Tensor { storage, shape: shape.to_vec(), dtype: DType::F32, backend: backend.clone() })
+    }
+
+    /// A tensor on `backend` from `f64` data, stored as `dtype`.
+    pub fn from_f64_in(backend: &B, shape: &[usize], data: &[f64], dtype: DType) -> Result<Self, TensorError> {
+        check_len(shape, data.len())?;
+        let storage = backend.upload_f64(data, shape, dtype)?;
+        Ok(Tensor { storage, shape: shape.to_vec(), dtype, backend: backend.clone() })
+    }
+
+    /// A tensor on `backend` filled with `value`.
+    pub fn full_in(backend: &B, shape: &[usize], value: f64, dtype: DType) -> Result<Self, TensorError> {
+        let storage = backend.full(shape, value, dtype)?;
+        Ok(Tensor { storage, shape: shape.to_vec(), dtype, backend: backend.clone() })
+    }
+
+    /// Same shape, dtype and device, filled with `value`.
+    pub fn full_like(&self, value: f64) -> Result<Self, TensorError> {
+        Self::full_in(&self.backend, &self.shape, value, self.dtype)
+    }
+
+    /// Zeros like `self`.
+    pub fn zeros_like(&self) -> Result<Self, TensorError> {
+        self.full_like(0.0)
+    }
+
+    /// A scalar (rank 0) of `self`'s dtype and device.
+    pub fn scalar_like(&self, value: f64) -> Result<Self, TensorError> {
+        Self::full_in(&self.backend, &[], value, self.dtype)
+    }
+
+    /// The shape.
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    /// Number of axes.
+    pub fn rank(&self) -> usize {
+        self.shape.len()
+    }
+
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    /// True when the tensor has no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The element type.
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+
+    /// The device.
+    pub fn backend(&self) -> &B {
+        &self.backend
+    }
+
+    /// The device data.
+    pub fn storage(&self) -> &B::Storage {
+        &self.storage
+    }
+
+    /// The values as `f32`, row-major.
+    pub fn to_f32_vec(&self) -> Result<Vec<f32>, TensorError> {
+        self.backend.read_f32(&self.storage)
+    }
+
+    /// The values as `f64`, row-major.
+    pub fn to_f64_vec(&self) -> Result<Vec<f64>, TensorError> {
+        self.backend.read_f64(&self.storage)
+    }
+
+    /// The single value of a one-element tensor.
+    pub fn item(&self) -> Result<f64, TensorError> {
+        if self.len() != 1 {
+            return Err(TensorError::Shape(format!("expected a single number, got a tensor of shape {:?}", self.shape)));
+        }
+        Ok(self.to_f64_vec()?.first().copied().unwrap_or(f64::NAN))
+    }
+
+    /// True when every element is finite.
+    pub fn all_finite(&self) -> Result<bool, TensorError> {
+        Ok(self.to_f64_vec()?.iter().all(|x| x.is_finite()))
+    }
+
+    /// Converts to another element type.
+    pub fn cast(&self, dtype: DType) -> Result<Tensor<B>, TensorError> {
+        if dtype == self.dtype {
+            return Ok(self.clone());
+        }
+        Ok(self.wrap(self.backend.cast(&self.storage, dtype)?, self.shape.clone()))
+    }
+
+    fn check_dtype(&self, other: &Tensor<B>, op: &str) -> Result<(), TensorError> {
+        if self.dtype != other.dtype {
+            return Err(TensorError::DType { op: op.to_string(), left: self.dtype, right: other.dtype });
+        }
+        Ok(())
+    }
+
+    fn axis(&self, axis: usize, op: &'static str) -> Result<usize, TensorError> {
+        if axis < self.rank() { Ok(axis) } else { Err(TensorError::Axis { op, axis, rank: self.rank() }) }
+    }
+
+    /// `f(self, other)` elementwise with NumPy broadcasting.
+    pub fn binary(&self, op: BinaryOp, other: &Tensor<B>) -> Result<Tensor<B>, TensorError> {
+        let name = binary_name(op);
+        self.check_dtype(other, name)?;
+        let out = broadcast_shape(&self.shape, &other.shape).ok_or_else(|| TensorError::Broadcast {
+            op: name,
+            left: self.shape.clone(),
+            right: other.shape.clone(),
+        })?;
+        let storage = self.backend.binary(op, (&self.storage, &self.shape), (&other.storage, &other.shape), &out)?;
+        Ok(self.wrap(storage, out))
+    }
+
+    /// `self + other`.
+    pub fn add(&self, other: &Tensor<B>) -> Result<Tensor<B>, TensorError> {
+        self.binary(BinaryOp::Add, other)
+    }
+
+    /// `self - other`.
+    pub fn sub(&self, other: &Tensor<B>) -> Result<Tensor<B>, TensorError> {
+        self.binary(BinaryOp::Sub, other)
+    }
+
+    /// `self * other` elementwise.
+    pub fn mul(&self, other: &Tensor<B>) -> Result<Tensor<B>, TensorError> {
+        self.binary(BinaryOp::Mul, other)
+    }
+
+    /// `self / other` elementwise.
+    pub fn div(&self, other: &Tensor<B>) -> Result<Tensor<B>, TensorError> {
+        self.binary(BinaryOp::Div, other)
+    }
+
+    /// `f(self, c)` with a scalar `c` (or `f(c, self)` when `scalar_first`).
+    pub fn scalar_op(&self, op: BinaryOp, c: f64, scalar_first: bool) -> Result<Tensor<B>, TensorError> {
+        Ok(self.wrap(self.backend.scalar(op, &self.storage, c, scalar_first)?, self.shape.clone()))
+    }
+
+    /// `factor * self`.
+    pub fn scale(&self, factor: f64) -> Result<Tensor<B>, TensorError> {
+        self.scalar_op(BinaryOp::Mul, factor, false)
+    }
+
+    /// `self + value`.
+    pub fn add_scalar(&self, value: f64) -> Result<Tensor<B>, TensorError> {
+        self.scalar_op(BinaryOp::Add, value, false)
+    }
+
+    /// `f(self)` elementwise.
+    pub fn unary(&self, op: UnaryOp) -> Result<Tensor<B>, TensorError> {
+        Ok(self.wrap(self.backend.unary(op, &self.storage)?, self.shape.clone()))
+    }
+
+    /// `grad * f'(self)` elementwise.
+    pub fn unary_backward(&self, op: UnaryOp, grad: &Tensor<B>) -> Result<Tensor<B>, TensorError> {
+        self.check_dtype(grad, "unary backward")?;
+        if self.shape != grad.shape {
+            return Err(TensorError::Broadcast { op: "unary backward", left: self.shape.clone(), right: grad.shape.clone() });
+        }
+        Ok(self.wrap(self.backend.unary_backward(op, &self.storage, &grad.storage)?, self.shape.clone()))
+    }
+
+    /// `cond != 0 ? a : b` with broadcasting.
+    pub fn select(cond: &Tensor<B>, a: &Tensor<B>, b: &Tensor<B>) -> Result<Tensor<B>, TensorError> {
+        a.check_dtype(b, "where")?;
+        let ab = broadcast_shape(&a.shape, &b.shape)
+            .ok_or_else(|| TensorError::Broadcast { op: "where", left: a.shape.clone(), right: b.shape.clone() })?;
+        let out = broadcast_shape(&cond.shape, &ab)
+            .ok_or_else(|| TensorError::Broadcast { op: "where", left: cond.shape.clone(), right: ab.clone() })?;
+        let storage = a.backend.select((&cond.storage, &cond.shape), (&a.storage, &a.shape), (&b.storage, &b.shape), &out)?;
+        Ok(a.wrap(storage, out))
+    }
+
+    /// Batched matrix product: `[..., m, k] x [..., k, n]`; a rank-2 operand
+    /// is broadcast over the other's batch dimensions.
+    pub fn matmul(&self, other: &Tensor<B>) -> Result<Tensor<B>, TensorError> {
+        self.check_dtype(other, "matmul")?;
+        let err = || TensorError::Matmul { left: self.shape.clone(), right: other.shape.clone() };
+        let (ra, rb) = (self.rank(), other.rank());
+        if ra < 2 || rb < 2 || self.shape[ra - 1] != other.shape[rb - 2] {
+            return Err(err());
+        }
+        if ra == rb {
+            if self.shape[..ra - 2] != other.shape[..rb - 2] {
+                return Err(err());
+            }
+            let storage = self.backend.matmul((&self.storage, &self.shape), (&other.storage, &other.shape))?;
+            let mut shape = self.shape[..ra - 1].to_vec();
+            shape.push(other.shape[rb - 1]);
+            return Ok(self.wrap(storage, shape));
+        }
+        if rb == 2 {
+            // [..., m, k] x [k, n]: fold the batch into rows.
+            let rows: usize = self.shape[..ra - 1].iter().product();
+            let flat = self.reshape(&[rows, self.shape[ra - 1]])?;
+            let out = flat.matmul(other)?;
+            let mut shape = self.shape[..ra - 1].to_vec();
+            shape.push(other.shape[1]);
+            return out.reshape(&shape);
+        }
+        if ra == 2 {
+            let mut shape = other.shape[..rb - 2].to_vec();
+            shape.extend_from_slice(&self.shape);
+            return self.broadcast_to(&shape)?.matmul(other);
+        }
+        Err(err())
+    }
+
+    /// Swaps the last two axes.
+    pub fn t(&self) -> Result<Tensor<B>, TensorError> {
+        if self.rank() < 2 {
+            return Err(TensorError::Shape(format!("transpose needs at least two axes, got shape {:?}", self.shape)));
+        }
+        let mut perm: Vec<usize> = (0..self.rank()).collect();
+        perm.swap(self.rank() - 2, self.rank() - 1);
+        self.permute(&perm)
+    }
+
+    /// Reorders the axes: axis `i` of the result is axis `perm[i]` of `self`.
+    pub fn permute(&self, perm: &[usize]) -> Result<Tensor<B>, TensorError> {
+        let mut seen = vec![false; self.rank()];
+        if perm.len() != self.rank() || perm.iter().any(|&p| p >= self.rank() || std::mem::replace(&mut seen[p], true)) {
+            return Err(TensorError::Shape(format!("{perm:?} is not a permutation of the axes of shape {:?}", self.shape)));
+        }
+        let shape = perm.iter().map(|&p| self.shape[p]).collect();
+        Ok(self.wrap(self.backend.permute((&self.storage, &self.shape), perm)?, shape))
+    }
+
+    /// Same elements, new shape.
+    pub fn reshape(&self, shape: &[usize]) -> Result<Tensor<B>, TensorError> {
+        if shape.iter().product::<usize>() != self.len() {
+            return Err(TensorError::Shape(format!("cannot reshape {:?} ({} elements) into {shape:?}", self.shape, self.len())));
+        }
+        if shape == self.shape.as_slice() {
+            return Ok(self.clone());
+        }
+        Ok(self.wrap(self.backend.reshape((&self.storage, &self.shape), shape)?, shape.to_vec()))
+    }
+
+    /// Broadcast to `shape`.
+    pub fn broadcast_to(&self, shape: &[usize]) -> Result<Tensor<B>, TensorError> {
+        if broadcast_shape(&self.shape, shape).as_deref() != Some(shape) {
+            return Err(TensorError::Broadcast { op: "broadcast_to", left: self.shape.clone(), right: shape.to_vec() });
+        }
+        if shape == self.shape.as_slice() {
+            return Ok(self.clone());
+        }
+        Ok(self.wrap(self.backend.broadcast_to((&self.storage, &self.shape), shape)?, shape.to_vec()))
+    }
+
+    /// Reduction over `axes`, which stay as size one.
+    pub fn reduce(&self, op: ReduceOp, axes: &[usize]) -> Result<Tensor<B>, TensorError> {
+        for &a in axes {
+            self.axis(a, "reduce")?;
+        }
+        let mut shape = self.shape.clone();
+        axes.iter().for_each(|&a| shape[a] = 1);
+        Ok(self.wrap(self.backend.reduce(op, (&self.storage, &self.shape), axes)?, shape))
+    }
+
+    /// Sum over `axes`, kept as size one.
+    pub fn sum_keep(&self, axes: &[usize]) -> Result<Tensor<B>, TensorError> {
+        self.reduce(ReduceOp::Sum, axes)
+    }
+
+    /// Sum of every element, as a rank-0 tensor.
+    pub fn sum_all(&self) -> Result<Tensor<B>, TensorError> {
+        let axes: Vec<usize> = (0..self.rank()).collect();
+        self.reduce(ReduceOp::Sum, &axes)?.reshape(&[])
+    }
+
+    /// Mean of every element, as a rank-0 tensor.
+    pub fn mean_all(&self) -> Result<Tensor<B>, TensorError> {
+        self.sum_all()?.scale(1.0 / self.len().max(1) as f64)
+    }
+
+    /// Sums a broadcast result back down to `shape` (the adjoint of broadcasting).
+    pub fn sum_to_shape(&self, shape: &[usize]) -> Result<Tensor<B>, TensorError> {
+        if self.shape == shape {
+            return Ok(self.clone());
+        }
+        let err = || TensorError::Shape(format!("cannot sum shape {:?} down to {shape:?}", self.shape));
+        let extra = self.rank().checked_sub(shape.len()).ok_or_else(err)?;
+        let mut axes: Vec<usize> = (0..extra).collect();
+        for (i, &size) in shape.iter().enumerate() {
+            if size == 1 && self.shape[extra + i] != 1 {
+                axes.push(extra + i);
+            } else if size != self.shape[extra + i] {
+                return Err(err());
             }
         }
+        self.reduce(ReduceOp::Sum, &axes)?.reshape(shape)
+    }
+
+    /// The index range `start..end` along `axis`.
+    pub fn slice_axis(&self, axis: usize, start: usize, end: usize) -> Result<Tensor<B>, TensorError> {
+        self.axis(axis, "slice")?;
+        if start > end || end > self.shape[axis] {
+            return Err(TensorError::Shape(format!("slice {start}..{end} is outside axis {axis} of size {}", self.shape[axis])));
+        }
+        let mut shape = self.shape.clone();
+        shape[axis] = end - start;
+        Ok(self.wrap(self.backend.slice((&self.storage, &self.shape), axis, start, end)?, shape))
+    }
+
+    /// Concatenates along `axis`.
+    pub fn concat(parts: &[&Tensor<B>], axis: usize) -> Result<Tensor<B>, TensorError> {
+        let first = parts.first().ok_or_else(|| TensorError::Shape("concat needs at least one tensor".into()))?;
+        first.axis(axis, "concat")?;
+        let mut shape = first.shape.clone();
+        shape[axis] = 0;
+        for p in parts {
+            first.check_dtype(p, "concat")?;
+            let fits = p.rank() == first.rank() && (0..p.rank()).all(|i| i == axis || p.shape[i] == first.shape[i]);
+            if !fits {
+                return Err(TensorError::Shape(format!(
+                    "concat along axis {axis}: shapes {:?} do not fit together",
+                    parts.iter().map(|t| t.shape.clone()).collect::<Vec<_>>()
+                )));
+            }
+            shape[axis] += p.shape[axis];
+        }
+        let views: Vec<(&B::Storage, &[usize])> = parts.iter().map(|p| (&p.storage, p.shape.as_slice())).collect();
+        Ok(first.wrap(first.backend.concat(&views, axis)?, shape))
+    }
+
+    /// Entries at `indices` along `axis` (a gather).
+    pub fn index_select(&self, axis: usize, indices: &[usize]) -> Result<Tensor<B>, TensorError> {
+        self.axis(axis, "index_select")?;
+        if let Some(bad) = indices.iter().find(|&&i| i >= self.shape[axis]) {
+            return Err(TensorError::Shape(format!("index {bad} is out of range for axis {axis} of size {}", self.shape[axis])));
+        }
+        let mut shape = self.shape.clone();
+        shape[axis] = indices.len();
+        Ok(self.wrap(self.backend.index_select((&self.storage, &self.shape), axis, indices)?, shape))
+    }
+
+    /// Rows picked by index (`index_select` along axis 0).
+    pub fn gather_rows(&self, rows: &[usize]) -> Result<Tensor<B>, TensorError> {
+        self.index_select(0, rows)
+    }
+
+    /// `self` with `src`'s slices added at `indices` along `axis` (a scatter-add).
+    pub fn index_add(&self, axis: usize, indices: &[usize], src: &Tensor<B>) -> Result<Tensor<B>, TensorError> {
+        self.axis(axis, "index_add")?;
+        self.check_dtype(src, "index_add")?;
+        let mut expected = self.shape.clone();
+        expected[axis] = indices.len();
+        if src.shape != expected {
+            return Err(TensorError::Shape(format!("index_add: source of shape {:?} should be {expected:?}", src.shape)));
+        }
+        if let Some(bad) = indices.iter().find(|&&i| i >= self.shape[axis]) {
+            return Err(TensorError::Shape(format!("index {bad} is out of range for axis {axis} of size {}", self.shape[axis])));
+        }
+        Ok(self.wrap(self.backend.index_add((&self.storage, &self.shape), axis, indices, (&src.storage, &src.shape))?, self.shape.clone()))
+    }
+
+    /// im2col of an `[n, c, h, w]` image: `[n, c*kh*kw, oh*ow]`.
+    pub fn unfold2d(&self, geometry: Conv2dGeometry) -> Result<Tensor<B>, TensorError> {
+        let [n, c, h, w] = self.shape[..] else {
+            return Err(TensorError::Shape(format!("expected an image batch [n, c, h, w], got {:?}", self.shape)));
+        };
+        let (oh, ow) = geometry.output_size(h, w).ok_or_else(|| {
+            TensorError::Shape(format!("a {:?} kernel with padding {:?} does not fit a {h}x{w} image", geometry.kernel, geometry.padding))
+        })?;
+        let shape = vec![n, c * geometry.kernel.0 * geometry.kernel.1, oh * ow];
+        Ok(self.wrap(self.backend.unfold2d((&self.storage, &self.shape), geometry)?, shape))
+    }
+
+    /// col2im (adjoint of [`Tensor::unfold2d`]) back to `image_shape`.
+    pub fn fold2d(&self, image_shape: &[usize], geometry: Conv2dGeometry) -> Result<Tensor<B>, TensorError> {
+        Ok(self.wrap(self.backend.fold2d((&self.storage, &self.shape), image_shape, geometry)?, image_shape.to_vec()))
+    }
+
+    /// 2-D convolution (cross-correlation) of `[n, c, h, w]` with weights
+    /// `[out, c, kh, kw]`: `[n, out, oh, ow]`.
+    pub fn conv2d(&self, weight: &Tensor<B>, stride: (usize, usize), padding: (usize, usize)) -> Result<Tensor<B>, TensorError> {
+        let [oc, ic, kh, kw] = weight.shape[..] else {
+            return Err(TensorError::Shape(format!("conv2d weights must be [out, in, kh, kw], got {:?}", weight.shape)));
+        };
+        if self.rank() != 4 || self.shape[1] != ic {
+            return Err(TensorError::Shape(format!("conv2d: input {:?} does not have {ic} channels as [n, c, h, w]", self.shape)));
+        }
+        let geometry = Conv2dGeometry { kernel: (kh, kw), stride, padding };
+        let cols = self.unfold2d(geometry)?;
+        let (n, l) = (cols.shape[0], cols.shape[2]);
+        let (oh, ow) = geometry.output_size(self.shape[2], self.shape[3]).unwrap_or((0, 0));
+        let w2 = weight.reshape(&[oc, ic * kh * kw])?;
+        w2.matmul(&cols)?.reshape(&[n, oc, oh, ow]).and_then(|t| if oh * ow == l { Ok(t) } else { Err(TensorError::Shape("conv2d geometry".into())) })
+    }
+
+    /// Sparse-times-dense product `A x` (or `A^T x`).
+    pub fn csr_matmul(&self, csr: &Csr, transpose: bool) -> Result<Tensor<B>, TensorError> {
+        let rows = if transpose { csr.cols() } else { csr.rows() };
+        let k = self.shape.get(1).copied().unwrap_or(0);
+        Ok(self.wrap(self.backend.csr_matmul(csr, (&self.storage, &self.shape), transpose)?, vec![rows, k]))
+    }
+
+    /// Softmax along `axis` (max-shifted for stability).
+    pub fn softmax(&self, axis: usize) -> Result<Tensor<B>, TensorError> {
+        let shifted = self.sub(&self.reduce(ReduceOp::Max, &[self.axis(axis, "softmax")?])?)?;
+        let e = shifted.unary(UnaryOp::Exp)?;
+        e.div(&e.sum_keep(&[axis])?)
+    }
+
+    /// `log(sum(exp(x)))` along `axis`, kept as size one (max-shifted).
+    pub fn logsumexp(&self, axis: usize) -> Result<Tensor<B>, TensorError> {
+        let m = self.reduce(ReduceOp::Max, &[self.axis(axis, "logsumexp")?])?;
+        self.sub(&m)?.unary(UnaryOp::Exp)?.sum_keep(&[axis])?.unary(UnaryOp::Ln)?.add(&m)
+    }
+}
+
+fn check_len(shape: &[usize], len: usize) -> Result<(), TensorError> {
+    if shape.iter().product::<usize>() != len {
+        return Err(TensorError::DataLength { shape: shape.to_vec(), len });
+    }
+    Ok(())
+}
+
+fn binary_name(op: BinaryOp) -> &'static str {
+    match op {
+        BinaryOp::Add => "add",
+        BinaryOp::Sub => "sub",
+        BinaryOp::Mul => "mul",
+        BinaryOp::Div => "div",
+        BinaryOp::Max => "maximum",
+        BinaryOp::Min => "minimum",
+        BinaryOp::Pow => "pow",
+        BinaryOp::Gt => "gt",
+        BinaryOp::Ge => "ge",
+        BinaryOp::Lt => "lt",
+        BinaryOp::Eq => "eq",
     }
 }

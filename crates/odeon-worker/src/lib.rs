@@ -31,7 +31,7 @@ use odeon_tensor::SeedStream;
 pub fn gpu_check_operands() -> (Vec<f32>, Vec<f32>, usize, usize, usize) {
     let (m, k, n) = (33, 47, 29);
     let mut rng = SeedStream::new(0, "gpu-check");
-    let a = rng.normal_tensor(&[m, k]).to_vec();
-    let b = rng.normal_tensor(&[k, n]).to_vec();
+    let a: Vec<f32> = (0..m * k).map(|_| rng.normal()).collect();
+    let b: Vec<f32> = (0..k * n).map(|_| rng.normal()).collect();
     (a, b, m, k, n)
 }

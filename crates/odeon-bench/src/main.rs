@@ -1,0 +1,85 @@
+//! `odeon-bench`: times the Odeon side of the benchmarks natively and prints
+//! one JSON line per result (see docs/benchmarks.md; run all peers with
+//! `cargo xtask bench`).
+//!
+//! Usage: `odeon-bench [--bench mlp_step|matmul|all] [--steps N] [--warmup N]
+//! [--matmul-runs N] [--matmul-warmup N]`.
+#![allow(clippy::print_stdout)]
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use odeon_bench::workload::{MATMUL_N, MLP_BATCH, Matmul, MlpStep, median, time_runs};
+
+struct Options {
+    bench: String,
+    steps: usize,
+    warmup: usize,
+    matmul_runs: usize,
+    matmul_warmup: usize,
+}
+
+fn parse() -> Result<Options, String> {
+    let mut o = Options { bench: "all".into(), steps: 50, warmup: 10, matmul_runs: 50, matmul_warmup: 5 };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = || args.next().ok_or(format!("{arg} needs a value"));
+        let mut number = || -> Result<usize, String> {
+            let v = value()?;
+            v.parse().map_err(|_| format!("{arg}: `{v}` is not a count"))
+        };
+        match arg.as_str() {
+            "--bench" => o.bench = args.next().ok_or("--bench needs a value")?,
+            "--steps" => o.steps = number()?,
+            "--warmup" => o.warmup = number()?,
+            "--matmul-runs" => o.matmul_runs = number()?,
+            "--matmul-warmup" => o.matmul_warmup = number()?,
+            "-h" | "--help" => {
+                return Err("usage: odeon-bench [--bench mlp_step|matmul|all] [--steps N] [--warmup N] \
+                            [--matmul-runs N] [--matmul-warmup N]"
+                    .into());
+            }
+            other => return Err(format!("unknown argument `{other}`")),
+        }
+    }
+    if !["all", "mlp_step", "matmul"].contains(&o.bench.as_str()) {
+        return Err(format!("unknown bench `{}` (mlp_step, matmul or all)", o.bench));
+    }
+    Ok(o)
+}
+
+fn report(bench: &str, times: &[f64], warmup: usize, extra: &str) {
+    let min = times.iter().copied().fold(f64::INFINITY, f64::min);
+    println!(
+        "{{\"impl\":\"odeon-native\",\"bench\":\"{bench}\",\"median_ms\":{:.4},\"min_ms\":{min:.4},\"runs\":{},\"warmup\":{warmup},\"threads\":1{extra}}}",
+        median(times),
+        times.len()
+    );
+}
+
+fn run() -> Result<(), String> {
+    let o = parse()?;
+    let start = Instant::now();
+    let now = || start.elapsed().as_secs_f64() * 1e3;
+    if o.bench == "all" || o.bench == "mlp_step" {
+        let mut bench = MlpStep::standard(0)?;
+        let times = time_runs(o.warmup, o.steps, now, || bench.step())?;
+        report("mlp_step", &times, o.warmup, &format!(",\"batch\":{MLP_BATCH}"));
+    }
+    if o.bench == "all" || o.bench == "matmul" {
+        let mm = Matmul::new(MATMUL_N, 0);
+        let times = time_runs(o.matmul_warmup, o.matmul_runs, now, || mm.run())?;
+        report("matmul", &times, o.matmul_warmup, &format!(",\"n\":{MATMUL_N}"));
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("odeon-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,162 @@
+//! `cargo xtask bench`: Odeon against peer frameworks, side by side in one
+//! run (see docs/benchmarks.md). Not part of `cargo xtask test`.
+//!
+//! 1. native: `odeon-bench` (release) vs JAX on the CPU with jit
+//!    (`bench/run_jax.sh`: a pinned venv in `bench/.venv`, 1 thread and all
+//!    cores);
+//! 2. browser: `odeon-bench` built for wasm32 (+simd128, wasm-release) vs
+//!    tf.js (wasm backend) vs jax-js (wasm) in headless Chromium
+//!    (`bench/browser_bench.mjs`), on a cross-origin isolated page and on a
+//!    plain one.
+//!
+//! Prints a markdown table, then the raw JSON lines (also written to
+//! `bench/results/latest.jsonl`).
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use anyhow::{Context, Result, bail};
+
+use crate::tools::{self, cargo, run};
+use crate::workspace_root;
+
+const USAGE: &str = "usage: cargo xtask bench [--quick] [--no-native] [--no-jax] [--no-browser]";
+
+/// Entry point of `cargo xtask bench`.
+pub(crate) fn bench(rest: &[String]) -> Result<()> {
+    let (mut quick, mut native, mut jax, mut browser) = (false, true, true, true);
+    for arg in rest {
+        match arg.as_str() {
+            "--quick" => quick = true,
+            "--no-native" => native = false,
+            "--no-jax" => jax = false,
+            "--no-browser" => browser = false,
+            other => bail!("unknown bench option `{other}`; {USAGE}"),
+        }
+    }
+    // --quick only checks that everything runs; its numbers mean nothing.
+    let (steps, warmup, mm_runs, mm_warmup) = if quick { (5, 2, 5, 2) } else { (50, 10, 50, 5) };
+    let counts = |names: [&str; 4]| -> Vec<String> {
+        let values = [steps, warmup, mm_runs, mm_warmup];
+        names.iter().zip(values).flat_map(|(n, v)| [n.to_string(), v.to_string()]).collect()
+    };
+    let root = workspace_root();
+    let mut lines = Vec::new();
+
+    if native {
+        println!("\n==> xtask bench: odeon native");
+        run(cargo().current_dir(&root).args(["build", "--release", "-p", "odeon-bench"]))?;
+        let exe = target_dir().join("release").join("odeon-bench");
+        lines.extend(capture(
+            Command::new(exe).args(counts(["--steps", "--warmup", "--matmul-runs", "--matmul-warmup"])),
+        )?);
+    }
+    if jax {
+        println!("\n==> xtask bench: JAX (CPU, jit)");
+        lines.extend(capture(
+            Command::new("bash")
+                .arg(root.join("bench/run_jax.sh"))
+                .args(counts(["--steps", "--warmup", "--matmul-runs", "--matmul-warmup"])),
+        )?);
+    }
+    if browser {
+        println!("\n==> xtask bench: browser (Odeon wasm, tf.js wasm, jax-js wasm)");
+        tools::ensure_system_packages(false)?;
+        tools::ensure_wasm_target()?;
+        tools::ensure_wasm_bindgen()?;
+        run(cargo()
+            .current_dir(&root)
+            .args(["build", "--profile", "wasm-release", "--target", "wasm32-unknown-unknown", "-p", "odeon-bench"])
+            .env("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS", "-C target-feature=+simd128"))?;
+        let wasm = target_dir().join("wasm32-unknown-unknown/wasm-release/odeon_bench.wasm");
+        run(Command::new("wasm-bindgen")
+            .args(["--target", "web", "--no-typescript", "--out-dir"])
+            .arg(root.join("bench/pkg"))
+            .arg(&wasm))?;
+        let bench_dir = root.join("bench");
+        if !bench_dir.join("node_modules/playwright-core").is_dir() {
+            run(Command::new("npm").args(["ci", "--no-audit", "--no-fund"]).current_dir(&bench_dir))?;
+        }
+        lines.extend(capture(
+            Command::new("node")
+                .arg(bench_dir.join("browser_bench.mjs"))
+                .args(counts(["--steps", "--warmup", "--mmruns", "--mmwarmup"])),
+        )?);
+    }
+
+    let results = root.join("bench/results");
+    std::fs::create_dir_all(&results).with_context(|| format!("cannot create {}", results.display()))?;
+    std::fs::write(results.join("latest.jsonl"), lines.join("\n") + "\n")?;
+    println!("\n## Results{}\n", if quick { " (--quick: smoke run, numbers meaningless)" } else { "" });
+    println!("{}", table(&lines));
+    println!("Raw output:\n\n```");
+    for line in &lines {
+        println!("{line}");
+    }
+    println!("```");
+    Ok(())
+}
+
+/// The cargo target directory (`CARGO_TARGET_DIR` or `<root>/target`).
+fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if PathBuf::from(&dir).is_absolute() => PathBuf::from(dir),
+        Some(dir) => workspace_root().join(dir),
+        None => workspace_root().join("target"),
+    }
+}
+
+/// Runs `cmd`, echoing its stdout, and returns the stdout lines that are
+/// JSON objects (stderr is inherited).
+fn capture(cmd: &mut Command) -> Result<Vec<String>> {
+    let shown = format!("{cmd:?}");
+    println!("$ {shown}");
+    let mut child = cmd.stdout(Stdio::piped()).spawn().with_context(|| format!("cannot start {shown}"))?;
+    let mut lines = Vec::new();
+    if let Some(out) = child.stdout.take() {
+        for line in BufReader::new(out).lines() {
+            let line = line?;
+            println!("{line}");
+            if line.trim_start().starts_with('{') {
+                lines.push(line.trim().to_string());
+            }
+        }
+    }
+    let status = child.wait()?;
+    if !status.success() {
+        bail!("{shown} failed ({status})");
+    }
+    Ok(lines)
+}
+
+/// A markdown table of the JSON lines, grouped by benchmark.
+fn table(lines: &[String]) -> String {
+    let rows: Vec<serde_json::Value> = lines.iter().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let text = |v: &serde_json::Value, k: &str| match &v[k] {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => String::new(),
+        other => other.to_string(),
+    };
+    let mut out = String::from(
+        "| bench | implementation | where | threads | median ms | min ms | runs (warm-up) |\n|---|---|---|---|---|---|---|\n",
+    );
+    for bench in ["mlp_step", "matmul"] {
+        for v in rows.iter().filter(|v| v["bench"] == bench) {
+            let place = match text(v, "page").as_str() {
+                "" => "native CPU".to_string(),
+                page => format!("Chromium, {page} page"),
+            };
+            out.push_str(&format!(
+                "| {bench} | {} | {place} | {} | {} | {} | {} ({}) |\n",
+                text(v, "impl"),
+                text(v, "threads"),
+                text(v, "median_ms"),
+                text(v, "min_ms"),
+                text(v, "runs"),
+                text(v, "warmup"),
+            ));
+        }
+    }
+    out
+}
