@@ -48,9 +48,14 @@ pub(crate) fn bench(rest: &[String]) -> Result<()> {
         println!("\n==> xtask bench: odeon native");
         run(cargo().current_dir(&root).args(["build", "--release", "-p", "odeon-bench"]))?;
         let exe = target_dir().join("release").join("odeon-bench");
-        lines.extend(capture(
-            Command::new(exe).args(counts(["--steps", "--warmup", "--matmul-runs", "--matmul-warmup"])),
-        )?);
+        // The same thread counts as the JAX runs: 1, then both cores.
+        for threads in ["1", "2"] {
+            lines.extend(capture(
+                Command::new(&exe)
+                    .env("MATMUL_NUM_THREADS", threads)
+                    .args(counts(["--steps", "--warmup", "--matmul-runs", "--matmul-warmup"])),
+            )?);
+        }
     }
     if jax {
         println!("\n==> xtask bench: JAX (CPU, jit)");

@@ -61,6 +61,7 @@ pub(crate) enum Op<B: Backend> {
     Leaf,
     Binary(BinaryOp, Parent<B>, Parent<B>),
     MatMul(Parent<B>, Parent<B>),
+    Linear(Parent<B>, Parent<B>, Parent<B>),
     Unary(UnaryOp, Parent<B>),
     Scale(Parent<B>, f64),
     AddScalar(Parent<B>),
@@ -319,6 +320,16 @@ impl<B: Backend> Var<B> {
         self.same_tape(other)?;
         let value = self.value.matmul(&other.value)?;
         Ok(self.record(value, self.is_tracked() || other.is_tracked(), || Op::MatMul(self.parent(), other.parent())))
+    }
+
+    /// `self w + b` for a matrix `self`, weights `w` and bias `b` (`[1, n]`
+    /// or `[n]`), fused into one kernel.
+    pub fn linear(&self, w: &Var<B>, b: &Var<B>) -> Result<Var<B>, AutodiffError> {
+        self.same_tape(w)?;
+        self.same_tape(b)?;
+        let value = self.value.addmm(&w.value, &b.value)?;
+        let tracked = self.is_tracked() || w.is_tracked() || b.is_tracked();
+        Ok(self.record(value, tracked, || Op::Linear(self.parent(), w.parent(), b.parent())))
     }
 
     /// `f(self)` elementwise.

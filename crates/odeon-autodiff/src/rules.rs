@@ -91,6 +91,15 @@ pub(crate) fn backward<B: Backend>(
                 give(b, av.t()?.matmul(g)?.sum_to_shape(b.value.shape())?);
             }
         }
+        Op::Linear(x, w, b) => {
+            if x.id.is_some() {
+                give(x, g.matmul(&var(w).t()?)?);
+            }
+            if w.id.is_some() {
+                give(w, var(x).t()?.matmul(g)?);
+            }
+            give(b, g.sum_to_shape(b.value.shape())?);
+        }
         Op::Unary(kind, a) => {
             let grad = if create_graph { unary_rule(*kind, &var(a), &out, g)? } else { constant(a.value.unary_backward(*kind, g.value())?) };
             give(a, grad);

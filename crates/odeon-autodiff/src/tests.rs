@@ -136,6 +136,8 @@ fn scalar_ops_and_reductions() {
 #[test]
 fn matmul_plain_batched_and_broadcast() {
     check("matmul", &[&[3, 4], &[4, 2]], true, &|x| wsum(&x[0].matmul(&x[1])?.unary(UnaryOp::Tanh)?));
+    check("linear", &[&[3, 4], &[4, 2], &[1, 2]], true, &|x| wsum(&x[0].linear(&x[1], &x[2])?.unary(UnaryOp::Tanh)?));
+    check("linear-flat-bias", &[&[3, 4], &[4, 2], &[2]], true, &|x| wsum(&x[0].linear(&x[1], &x[2])?.unary(UnaryOp::Tanh)?));
     check("bmm", &[&[2, 3, 4], &[2, 4, 2]], true, &|x| wsum(&x[0].matmul(&x[1])?.unary(UnaryOp::Sin)?));
     check("bmm-bcast-right", &[&[2, 3, 4], &[4, 2]], true, &|x| wsum(&x[0].matmul(&x[1])?.unary(UnaryOp::Sin)?));
     check("bmm-bcast-left", &[&[3, 4], &[2, 4, 2]], true, &|x| wsum(&x[0].matmul(&x[1])?.unary(UnaryOp::Sin)?));

@@ -48,12 +48,25 @@ fn parse() -> Result<Options, String> {
     Ok(o)
 }
 
+// mimalloc reuses freed blocks instead of returning them to the OS, so a
+// training step's short-lived activations do not page-fault every step.
+#[cfg(not(target_arch = "wasm32"))]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Matrix-product threads (matrixmultiply reads `MATMUL_NUM_THREADS`, 1-4;
+/// unset means the physical cores). Elementwise work is single-threaded.
+fn threads() -> usize {
+    std::env::var("MATMUL_NUM_THREADS").ok().and_then(|v| v.parse().ok()).unwrap_or(1).clamp(1, 4)
+}
+
 fn report(bench: &str, times: &[f64], warmup: usize, extra: &str) {
     let min = times.iter().copied().fold(f64::INFINITY, f64::min);
     println!(
-        "{{\"impl\":\"odeon-native\",\"bench\":\"{bench}\",\"median_ms\":{:.4},\"min_ms\":{min:.4},\"runs\":{},\"warmup\":{warmup},\"threads\":1{extra}}}",
+        "{{\"impl\":\"odeon-native\",\"bench\":\"{bench}\",\"median_ms\":{:.4},\"min_ms\":{min:.4},\"runs\":{},\"warmup\":{warmup},\"threads\":{}{extra}}}",
         median(times),
-        times.len()
+        times.len(),
+        threads()
     );
 }
 

@@ -105,6 +105,9 @@ impl<B: Backend> Linear<B> {
     /// Applies the layer with bound parameters `[W, b]`.
     pub fn apply(&self, params: &[Var<B>], x: &Var<B>) -> Result<Var<B>, NnError> {
         check_count(params, 2, "a linear layer")?;
+        if x.value().rank() == 2 {
+            return Ok(x.linear(&params[0], &params[1])?);
+        }
         Ok(x.matmul(&params[0])?.add(&params[1])?)
     }
 }

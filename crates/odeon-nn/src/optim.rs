@@ -5,7 +5,7 @@
 //! traits beside it when they arrive, sharing [`Schedule`] and
 //! [`clip_grad_norm`].
 
-use odeon_tensor::{Backend, Tensor, UnaryOp};
+use odeon_tensor::{AdamScalars, Backend, Tensor, UnaryOp};
 
 use crate::NnError;
 
@@ -143,14 +143,18 @@ impl<B: Backend> Optimizer<B> for Adam<B> {
         let AdamConfig { lr, beta1, beta2, eps, weight_decay, decoupled } = self.config;
         let c1 = 1.0 - beta1.powi(self.t);
         let c2 = 1.0 - beta2.powi(self.t);
+        let scalars = AdamScalars {
+            step: lr / c1,
+            v_correction: 1.0 / c2,
+            beta1,
+            beta2,
+            eps,
+            decay: if decoupled { 1.0 - lr * weight_decay } else { 1.0 },
+        };
         for ((p, g), (m, v)) in params.iter_mut().zip(grads).zip(self.m.iter_mut().zip(self.v.iter_mut())) {
             let g = if weight_decay != 0.0 && !decoupled { g.add(&p.scale(weight_decay)?)? } else { g.clone() };
-            *m = m.scale(beta1)?.add(&g.scale(1.0 - beta1)?)?;
-            *v = v.scale(beta2)?.add(&g.unary(UnaryOp::Square)?.scale(1.0 - beta2)?)?;
-            let denom = v.scale(1.0 / c2)?.unary(UnaryOp::Sqrt)?.add_scalar(eps)?;
-            let update = m.scale(lr / c1)?.div(&denom)?;
-            let decayed = if weight_decay != 0.0 && decoupled { p.scale(1.0 - lr * weight_decay)? } else { p.clone() };
-            *p = decayed.sub(&update)?;
+            let (p_new, m_new, v_new) = p.adam_update(&g, m, v, scalars)?;
+            (*p, *m, *v) = (p_new, m_new, v_new);
         }
         Ok(())
     }

@@ -34,6 +34,26 @@ impl Conv2dGeometry {
     }
 }
 
+/// The scalars of one fused Adam update (see [`Backend::adam_update`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AdamScalars {
+    /// `lr / (1 - beta1^t)`: the step on the bias-corrected first moment.
+    pub step: f64,
+    /// `1 / (1 - beta2^t)`: the second-moment bias correction.
+    pub v_correction: f64,
+    /// First-moment decay.
+    pub beta1: f64,
+    /// Second-moment decay.
+    pub beta2: f64,
+    /// Denominator guard.
+    pub eps: f64,
+    /// Factor applied to the parameter before the step (`1 - lr * wd` for AdamW, else 1).
+    pub decay: f64,
+}
+
+/// `(param, m, v)` after an Adam update.
+pub type AdamState<S> = (S, S, S);
+
 /// A compute device: CPU today, WebGPU with the GPU issue.
 pub trait Backend: Clone + std::fmt::Debug + PartialEq + 'static {
     /// A tensor's data on this device.
@@ -77,6 +97,18 @@ pub trait Backend: Clone + std::fmt::Debug + PartialEq + 'static {
         b: (&Self::Storage, &[usize]),
         out_shape: &[usize],
     ) -> Result<Self::Storage, TensorError>;
+    /// `bias + a b` for matrices `a: [m, k]`, `b: [k, n]` and `bias: [1, n]`
+    /// or `[n]` (a linear layer in one pass).
+    fn addmm(&self, bias: (&Self::Storage, &[usize]), a: (&Self::Storage, &[usize]), b: (&Self::Storage, &[usize])) -> Result<Self::Storage, TensorError>;
+    /// One fused Adam update: returns the new `(param, m, v)`.
+    fn adam_update(
+        &self,
+        param: &Self::Storage,
+        grad: &Self::Storage,
+        m: &Self::Storage,
+        v: &Self::Storage,
+        scalars: AdamScalars,
+    ) -> Result<AdamState<Self::Storage>, TensorError>;
     /// Batched matrix product `[..., m, k] x [..., k, n]`, batch dims equal.
     fn matmul(&self, a: (&Self::Storage, &[usize]), b: (&Self::Storage, &[usize])) -> Result<Self::Storage, TensorError>;
     /// Reduces over `axes`, keeping them as size one.

@@ -7,7 +7,7 @@
 
 use ndarray::{ArcArray, ArrayD, Axis, Ix2, IxDyn, Zip};
 
-use crate::backend::{Backend, Conv2dGeometry};
+use crate::backend::{AdamScalars, Backend, Conv2dGeometry};
 use crate::{BinaryOp, Csr, DType, ReduceOp, Real, TensorError, UnaryOp};
 
 /// The CPU device.
@@ -79,12 +79,7 @@ fn binary_impl<T: Real>(op: BinaryOp, a: &ArcArray<T, IxDyn>, b: &ArcArray<T, Ix
 }
 
 fn unary_impl<T: Real>(op: UnaryOp, x: &ArcArray<T, IxDyn>) -> ArcArray<T, IxDyn> {
-    match op {
-        UnaryOp::Neg => x.mapv(|v| -v),
-        UnaryOp::Square => x.mapv(|v| v * v),
-        other => x.mapv(|v| other.eval(v)),
-    }
-    .into_shared()
+    crate::each_unary!(op, OP => x.mapv(|v| OP.eval(v)).into_shared())
 }
 
 fn matmul_impl<T: Real>(a: &ArcArray<T, IxDyn>, b: &ArcArray<T, IxDyn>) -> Result<ArcArray<T, IxDyn>, TensorError> {
@@ -100,8 +95,8 @@ fn matmul_impl<T: Real>(a: &ArcArray<T, IxDyn>, b: &ArcArray<T, IxDyn>) -> Resul
     }
     let batch: usize = a.shape()[..ra - 2].iter().product();
     let (m, k, n) = (a.shape()[ra - 2], a.shape()[ra - 1], b.shape()[rb - 1]);
-    let a3 = a.view().into_shape_with_order((batch, m, k)).map_err(|_| err())?;
-    let a3 = a3.as_standard_layout();
+    let a_std = a.as_standard_layout();
+    let a3 = a_std.view().into_shape_with_order((batch, m, k)).map_err(|_| err())?;
     let b_std = b.as_standard_layout();
     let b3 = b_std.view().into_shape_with_order((batch, k, n)).map_err(|_| err())?;
     let mut out = ndarray::Array3::<T>::zeros((batch, m, n));
@@ -112,6 +107,42 @@ fn matmul_impl<T: Real>(a: &ArcArray<T, IxDyn>, b: &ArcArray<T, IxDyn>) -> Resul
     let mut shape = a.shape()[..ra - 2].to_vec();
     shape.extend([m, n]);
     out.into_shape_with_order(IxDyn(&shape)).map(|x| x.into_shared()).map_err(|_| err())
+}
+
+fn addmm_impl<T: Real>(bias: &ArcArray<T, IxDyn>, a: &ArcArray<T, IxDyn>, b: &ArcArray<T, IxDyn>) -> Result<ArcArray<T, IxDyn>, TensorError> {
+    let err = || TensorError::Matmul { left: a.shape().to_vec(), right: b.shape().to_vec() };
+    let a2 = a.view().into_dimensionality::<Ix2>().map_err(|_| err())?;
+    let b2 = b.view().into_dimensionality::<Ix2>().map_err(|_| err())?;
+    let (m, n) = (a2.nrows(), b2.ncols());
+    let mut out = bias
+        .broadcast(IxDyn(&[m, n]))
+        .ok_or_else(|| shape_err(format!("a bias of shape {:?} does not fit an output of [{m}, {n}]", bias.shape())))?
+        .into_dimensionality::<Ix2>()
+        .map_err(|_| err())?
+        .to_owned();
+    ndarray::linalg::general_mat_mul(T::one(), &a2, &b2, T::one(), &mut out);
+    Ok(out.into_dyn().into_shared())
+}
+
+fn adam_impl<T: Real>(
+    p: &ArcArray<T, IxDyn>,
+    g: &ArcArray<T, IxDyn>,
+    m: &ArcArray<T, IxDyn>,
+    v: &ArcArray<T, IxDyn>,
+    s: AdamScalars,
+) -> (ArcArray<T, IxDyn>, ArcArray<T, IxDyn>, ArcArray<T, IxDyn>) {
+    let (b1, b2) = (T::from_f64(s.beta1), T::from_f64(s.beta2));
+    let (c1, c2) = (T::one() - b1, T::one() - b2);
+    let (step, vc, eps, decay) = (T::from_f64(s.step), T::from_f64(s.v_correction), T::from_f64(s.eps), T::from_f64(s.decay));
+    let mut p_out = p.to_owned();
+    let mut m_out = m.to_owned();
+    let mut v_out = v.to_owned();
+    Zip::from(&mut p_out).and(&mut m_out).and(&mut v_out).and(g).for_each(|p, m, v, &g| {
+        *m = b1 * *m + c1 * g;
+        *v = b2 * *v + c2 * g * g;
+        *p = decay * *p - step * *m / ((*v * vc).sqrt() + eps);
+    });
+    (p_out.into_shared(), m_out.into_shared(), v_out.into_shared())
 }
 
 fn reduce_impl<T: Real>(op: ReduceOp, x: &ArcArray<T, IxDyn>, axes: &[usize]) -> ArcArray<T, IxDyn> {
@@ -296,7 +327,7 @@ impl Backend for Cpu {
             if a.shape() != g.shape() {
                 return Err(shape_err(format!("unary backward: {:?} vs {:?}", a.shape(), g.shape())));
             }
-            Zip::from(a).and(g).map_collect(|&v, &gv| gv * op.derivative(v)).into_shared()
+            crate::each_unary!(op, OP => Zip::from(a).and(g).map_collect(|&v, &gv| gv * OP.derivative(v)).into_shared())
         })
     }
 
@@ -352,6 +383,28 @@ impl Backend for Cpu {
         }
     }
 
+    fn addmm(&self, bias: (&CpuStorage, &[usize]), a: (&CpuStorage, &[usize]), b: (&CpuStorage, &[usize])) -> Result<CpuStorage, TensorError> {
+        match (bias.0, a.0, b.0) {
+            (CpuStorage::F32(c), CpuStorage::F32(x), CpuStorage::F32(y)) => Ok(CpuStorage::F32(addmm_impl(c, x, y)?)),
+            (CpuStorage::F64(c), CpuStorage::F64(x), CpuStorage::F64(y)) => Ok(CpuStorage::F64(addmm_impl(c, x, y)?)),
+            (c, x, _) => Err(mismatch("linear", dtype_of(c), dtype_of(x))),
+        }
+    }
+
+    fn adam_update(&self, p: &CpuStorage, g: &CpuStorage, m: &CpuStorage, v: &CpuStorage, s: AdamScalars) -> Result<(CpuStorage, CpuStorage, CpuStorage), TensorError> {
+        match (p, g, m, v) {
+            (CpuStorage::F32(p), CpuStorage::F32(g), CpuStorage::F32(m), CpuStorage::F32(v)) => {
+                let (a, b, c) = adam_impl(p, g, m, v, s);
+                Ok((CpuStorage::F32(a), CpuStorage::F32(b), CpuStorage::F32(c)))
+            }
+            (CpuStorage::F64(p), CpuStorage::F64(g), CpuStorage::F64(m), CpuStorage::F64(v)) => {
+                let (a, b, c) = adam_impl(p, g, m, v, s);
+                Ok((CpuStorage::F64(a), CpuStorage::F64(b), CpuStorage::F64(c)))
+            }
+            (p, g, _, _) => Err(mismatch("adam", dtype_of(p), dtype_of(g))),
+        }
+    }
+
     fn reduce(&self, op: ReduceOp, x: (&CpuStorage, &[usize]), axes: &[usize]) -> Result<CpuStorage, TensorError> {
         Ok(map_storage!(x.0, a => reduce_impl(op, a, axes)))
     }
@@ -370,7 +423,8 @@ impl Backend for Cpu {
     }
 
     fn permute(&self, x: (&CpuStorage, &[usize]), perm: &[usize]) -> Result<CpuStorage, TensorError> {
-        Ok(map_storage!(x.0, a => a.clone().permuted_axes(IxDyn(perm)).as_standard_layout().into_owned().into_shared()))
+        // Strides only: no copy (matrix products read transposed operands as they are).
+        Ok(map_storage!(x.0, a => a.clone().permuted_axes(IxDyn(perm))))
     }
 
     fn broadcast_to(&self, x: (&CpuStorage, &[usize]), shape: &[usize]) -> Result<CpuStorage, TensorError> {

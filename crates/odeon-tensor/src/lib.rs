@@ -19,13 +19,13 @@
 
 mod backend;
 mod cpu;
-mod dtype;
+pub mod dtype;
 mod ops;
 mod rng;
 mod sparse;
 mod tensor;
 
-pub use backend::{Backend, Conv2dGeometry};
+pub use backend::{AdamScalars, AdamState, Backend, Conv2dGeometry};
 pub use cpu::{Cpu, CpuStorage};
 pub use dtype::{DType, Real};
 pub use ops::{BinaryOp, ReduceOp, UnaryOp};

@@ -41,6 +41,7 @@ pub enum UnaryOp {
 
 impl UnaryOp {
     /// The function value at `x`.
+    #[inline(always)]
     pub fn eval<T: Real>(self, x: T) -> T {
         let zero = T::zero();
         match self {
@@ -76,6 +77,7 @@ impl UnaryOp {
     }
 
     /// `f'(x)`, used by the fused first-order backward kernel.
+    #[inline(always)]
     pub fn derivative<T: Real>(self, x: T) -> T {
         let one = T::one();
         let zero = T::zero();
@@ -108,6 +110,34 @@ impl UnaryOp {
     }
 }
 
+/// Runs `$body` with `$name` bound to `$op` as a constant, one match arm per
+/// function, so that kernels are compiled (and vectorised) per function
+/// instead of matching on the function for every element.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! each_unary {
+    ($op:expr, $name:ident => $body:expr) => {
+        match $op {
+            $crate::UnaryOp::Neg => { const $name: $crate::UnaryOp = $crate::UnaryOp::Neg; $body }
+            $crate::UnaryOp::Exp => { const $name: $crate::UnaryOp = $crate::UnaryOp::Exp; $body }
+            $crate::UnaryOp::Ln => { const $name: $crate::UnaryOp = $crate::UnaryOp::Ln; $body }
+            $crate::UnaryOp::Sin => { const $name: $crate::UnaryOp = $crate::UnaryOp::Sin; $body }
+            $crate::UnaryOp::Cos => { const $name: $crate::UnaryOp = $crate::UnaryOp::Cos; $body }
+            $crate::UnaryOp::Tanh => { const $name: $crate::UnaryOp = $crate::UnaryOp::Tanh; $body }
+            $crate::UnaryOp::Square => { const $name: $crate::UnaryOp = $crate::UnaryOp::Square; $body }
+            $crate::UnaryOp::Sqrt => { const $name: $crate::UnaryOp = $crate::UnaryOp::Sqrt; $body }
+            $crate::UnaryOp::Recip => { const $name: $crate::UnaryOp = $crate::UnaryOp::Recip; $body }
+            $crate::UnaryOp::Abs => { const $name: $crate::UnaryOp = $crate::UnaryOp::Abs; $body }
+            $crate::UnaryOp::Relu => { const $name: $crate::UnaryOp = $crate::UnaryOp::Relu; $body }
+            $crate::UnaryOp::Sigmoid => { const $name: $crate::UnaryOp = $crate::UnaryOp::Sigmoid; $body }
+            $crate::UnaryOp::Silu => { const $name: $crate::UnaryOp = $crate::UnaryOp::Silu; $body }
+            $crate::UnaryOp::Softplus => { const $name: $crate::UnaryOp = $crate::UnaryOp::Softplus; $body }
+            $crate::UnaryOp::Step => { const $name: $crate::UnaryOp = $crate::UnaryOp::Step; $body }
+            $crate::UnaryOp::Sign => { const $name: $crate::UnaryOp = $crate::UnaryOp::Sign; $body }
+        }
+    };
+}
+
 /// Elementwise functions of two (broadcast) arguments.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum BinaryOp {
@@ -137,6 +167,7 @@ pub enum BinaryOp {
 
 impl BinaryOp {
     /// The function value.
+    #[inline(always)]
     pub fn eval<T: Real>(self, a: T, b: T) -> T {
         let flag = |c: bool| if c { T::one() } else { T::zero() };
         match self {

@@ -1,6 +1,6 @@
 //! [`Tensor`]: shape- and dtype-checked operations over any [`Backend`].
 
-use crate::backend::{Backend, Conv2dGeometry};
+use crate::backend::{AdamScalars, AdamState, Backend, Conv2dGeometry};
 use crate::cpu::Cpu;
 use crate::{BinaryOp, Csr, DType, ReduceOp, UnaryOp};
 
@@ -359,6 +359,34 @@ impl<B: Backend> Tensor<B> {
             return self.broadcast_to(&shape)?.matmul(other);
         }
         Err(err())
+    }
+
+    /// `bias + self other` for matrices (`bias` of shape `[1, n]` or `[n]`):
+    /// a linear layer in one pass.
+    pub fn addmm(&self, other: &Tensor<B>, bias: &Tensor<B>) -> Result<Tensor<B>, TensorError> {
+        self.check_dtype(other, "linear")?;
+        self.check_dtype(bias, "linear")?;
+        if self.rank() != 2 || other.rank() != 2 || self.shape[1] != other.shape[0] {
+            return Err(TensorError::Matmul { left: self.shape.clone(), right: other.shape.clone() });
+        }
+        let n = other.shape[1];
+        if !(bias.shape == [1, n] || bias.shape == [n]) {
+            return Err(TensorError::Shape(format!("a bias of shape {:?} does not fit {n} outputs (use [1, {n}] or [{n}])", bias.shape)));
+        }
+        let storage = self.backend.addmm((&bias.storage, &bias.shape), (&self.storage, &self.shape), (&other.storage, &other.shape))?;
+        Ok(self.wrap(storage, vec![self.shape[0], n]))
+    }
+
+    /// One fused Adam update of `self` (a parameter) with moments `m`, `v`:
+    /// returns the new `(param, m, v)`.
+    pub fn adam_update(&self, grad: &Tensor<B>, m: &Tensor<B>, v: &Tensor<B>, scalars: AdamScalars) -> Result<AdamState<Tensor<B>>, TensorError> {
+        for (t, what) in [(grad, "gradient"), (m, "first moment"), (v, "second moment")] {
+            if t.shape != self.shape || t.dtype != self.dtype {
+                return Err(TensorError::Shape(format!("adam: the {what} has shape {:?} ({}) but the parameter has {:?} ({})", t.shape, t.dtype, self.shape, self.dtype)));
+            }
+        }
+        let (p, m, v) = self.backend.adam_update(&self.storage, &grad.storage, &m.storage, &v.storage, scalars)?;
+        Ok((self.wrap(p, self.shape.clone()), self.wrap(m, self.shape.clone()), self.wrap(v, self.shape.clone())))
     }
 
     /// Swaps the last two axes.

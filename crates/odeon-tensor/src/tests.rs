@@ -151,7 +151,7 @@ fn f32_and_f64_math_is_libm() {
     // Spot values that pin the deterministic implementations.
     let x = t(&[3], &[0.5, -1.5, 2.0]);
     let e = x.unary(UnaryOp::Exp).expect("exp").to_f64_vec().expect("read");
-    assert_eq!(e[0].to_bits(), libm::exp(0.5).to_bits());
+    assert_eq!(e[0].to_bits(), crate::dtype::exp_f64(0.5).to_bits());
     let xf = x.cast(DType::F32).expect("cast");
     let t32 = xf.unary(UnaryOp::Tanh).expect("tanh").to_f32_vec().expect("read");
     assert_eq!(t32[1].to_bits(), libm::tanhf(-1.5).to_bits());
@@ -162,4 +162,28 @@ fn f32_and_f64_math_is_libm() {
             assert!((fd - op.derivative(v)).abs() < 1e-6 * (1.0 + fd.abs()), "{op:?} at {v}");
         }
     }
+}
+
+/// The polynomial exponentials stay within a few ulp of libm everywhere.
+#[test]
+fn polynomial_exp_is_accurate() {
+    let ulps32 = |a: f32, b: f32| (a.to_bits() as i64 - b.to_bits() as i64).abs();
+    let ulps64 = |a: f64, b: f64| (a.to_bits() as i64 - b.to_bits() as i64).abs();
+    let mut worst32 = 0;
+    let mut worst64 = 0;
+    for i in 0..200_000 {
+        let x = -87.0 + 175.0 * i as f64 / 200_000.0;
+        worst32 = worst32.max(ulps32(crate::dtype::exp_f32(x as f32), libm::expf(x as f32)));
+        let y = -700.0 + 1400.0 * i as f64 / 200_000.0;
+        worst64 = worst64.max(ulps64(crate::dtype::exp_f64(y), libm::exp(y)));
+    }
+    assert!(worst32 <= 2, "f32 exp is {worst32} ulp from libm");
+    assert!(worst64 <= 2, "f64 exp is {worst64} ulp from libm");
+    assert_eq!(crate::dtype::exp_f32(100.0), f32::INFINITY);
+    assert_eq!(crate::dtype::exp_f32(-200.0), 0.0);
+    assert!(crate::dtype::exp_f32(f32::NAN).is_nan());
+    assert_eq!(crate::dtype::exp_f64(-1000.0), 0.0);
+    assert_eq!(crate::dtype::exp_f64(1000.0), f64::INFINITY);
+    // Subnormal results are kept.
+    assert!(crate::dtype::exp_f32(-100.0) > 0.0);
 }
