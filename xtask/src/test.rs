@@ -95,6 +95,18 @@ fn e2e() -> Result<()> {
     }
     tools::ensure_npm_packages(&e2e_dir)?;
 
+    // The native reference run that the browser must reproduce (engine test).
+    let reference = root.join("target").join("e2e-reference.json");
+    let output = tools::cargo()
+        .current_dir(&root)
+        .args(["run", "--quiet", "--release", "-p", "odeon-bench", "--", "--reference", "10"])
+        .output()
+        .context("cannot run odeon-bench --reference")?;
+    if !output.status.success() {
+        bail!("odeon-bench --reference failed: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    std::fs::write(&reference, &output.stdout).with_context(|| format!("cannot write {}", reference.display()))?;
+
     let isolated = serve::start(&dist, 0, true)?;
     let plain = serve::start(&dist, 0, false)?;
     let url = format!("http://127.0.0.1:{}/", isolated.port());
@@ -105,7 +117,8 @@ fn e2e() -> Result<()> {
     node.current_dir(&root)
         .args(["--test", "--test-concurrency=1"])
         .env("ODEON_URL", &url)
-        .env("ODEON_URL_NO_ISOLATION", &url_plain);
+        .env("ODEON_URL_NO_ISOLATION", &url_plain)
+        .env("ODEON_REFERENCE", &reference);
     if let Ok(filter) = std::env::var("ODEON_E2E_FILTER")
         && !filter.is_empty()
     {

@@ -110,6 +110,13 @@ fn dispatch(message: FromWorker) {
                 });
                 state.gpu.set(status);
             }
+            FromWorker::EngineCheckResult { losses, params, millis, error } => {
+                let to_array = |v: &[f64]| js_sys::Float64Array::from(v).into();
+                debug_set(&["engineCheck", "losses"], to_array(losses));
+                debug_set(&["engineCheck", "params"], to_array(params));
+                debug_set(&["engineCheck", "millis"], (*millis).into());
+                debug_set(&["engineCheck", "error"], error.as_deref().map_or(JsValue::NULL, JsValue::from_str));
+            }
             FromWorker::GpuCheckResult { ok, message, max_abs_error, .. } => {
                 debug_set(&["gpuCheck", "ok"], (*ok).into());
                 debug_set(&["gpuCheck", "maxAbsError"], (*max_abs_error).into());
@@ -182,6 +189,20 @@ fn stop_kernel() -> bool {
     true
 }
 
+/// `window.__odeonDebug.engineCheck(steps)`: runs the reference training
+/// workload in the worker; the result lands in `window.__odeon.engineCheck`.
+/// For tests that compare the browser with native runs; not part of the UI.
+fn install_test_hooks() {
+    let hooks = js_sys::Object::new();
+    let engine_check = Closure::<dyn Fn(u32)>::new(|steps: u32| {
+        debug_set(&["engineCheck"], JsValue::NULL);
+        send(&ToWorker::EngineCheck { steps });
+    });
+    let _ = js_sys::Reflect::set(&hooks, &"engineCheck".into(), engine_check.as_ref());
+    engine_check.forget();
+    let _ = js_sys::Reflect::set(&window(), &"__odeonDebug".into(), &hooks);
+}
+
 // ---------------------------------------------------------------------------
 // Components.
 
@@ -198,6 +219,7 @@ fn App() -> impl IntoView {
     STATE.with(|s| *s.borrow_mut() = Some(state));
     provide_context(state);
     debug_set(&["metrics"], js_sys::Object::new().into());
+    install_test_hooks();
     if let Err(err) = start_kernel() {
         state.kernel_note.set(Some(format!("The compute worker could not start: {err:?}")));
     }

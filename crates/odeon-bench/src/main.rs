@@ -17,10 +17,11 @@ struct Options {
     warmup: usize,
     matmul_runs: usize,
     matmul_warmup: usize,
+    reference: Option<usize>,
 }
 
 fn parse() -> Result<Options, String> {
-    let mut o = Options { bench: "all".into(), steps: 50, warmup: 10, matmul_runs: 50, matmul_warmup: 5 };
+    let mut o = Options { bench: "all".into(), steps: 50, warmup: 10, matmul_runs: 50, matmul_warmup: 5, reference: None };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || args.next().ok_or(format!("{arg} needs a value"));
@@ -34,9 +35,10 @@ fn parse() -> Result<Options, String> {
             "--warmup" => o.warmup = number()?,
             "--matmul-runs" => o.matmul_runs = number()?,
             "--matmul-warmup" => o.matmul_warmup = number()?,
+            "--reference" => o.reference = Some(number()?),
             "-h" | "--help" => {
                 return Err("usage: odeon-bench [--bench mlp_step|matmul|all] [--steps N] [--warmup N] \
-                            [--matmul-runs N] [--matmul-warmup N]"
+                            [--matmul-runs N] [--matmul-warmup N] | --reference STEPS"
                     .into());
             }
             other => return Err(format!("unknown argument `{other}`")),
@@ -72,6 +74,16 @@ fn report(bench: &str, times: &[f64], warmup: usize, extra: &str) {
 
 fn run() -> Result<(), String> {
     let o = parse()?;
+    if let Some(steps) = o.reference {
+        // The reference run the browser test compares against: losses and
+        // every parameter after `steps` steps, as JSON.
+        let mut bench = MlpStep::standard(0)?;
+        let losses = (0..steps).map(|_| bench.step().map(f64::from)).collect::<Result<Vec<_>, _>>()?;
+        let params = bench.flat_parameters()?;
+        let list = |v: &[f64]| v.iter().map(|x| format!("{x:e}")).collect::<Vec<_>>().join(",");
+        println!("{{\"steps\":{steps},\"losses\":[{}],\"params\":[{}]}}", list(&losses), list(&params));
+        return Ok(());
+    }
     let start = Instant::now();
     let now = || start.elapsed().as_secs_f64() * 1e3;
     if o.bench == "all" || o.bench == "mlp_step" {

@@ -3,67 +3,40 @@
 //! tensor / autodiff / nn API changes, adapt [`MlpStep::new`],
 //! [`MlpStep::step`] and [`Matmul`] here and nothing else.
 //!
-//! The MLP step is written exactly like a training step in
-//! `odeon_methods::rectified_flow::train`: a fresh tape, `Mlp::forward`,
-//! `odeon_nn::mse`, `Tape::backward`, `Adam::step`, `Mlp::set_parameters`.
+//! The MLP step is the reference workload `odeon_nn::reference::MlpStep`,
+//! written like a training step in `odeon_methods::rectified_flow::train`.
 
-use odeon_autodiff::Tape;
-use odeon_nn::{Activation, Adam, AdamConfig, Mlp, Module, Optimizer};
-use odeon_tensor::{Cpu, SeedStream, Tensor};
+use odeon_tensor::{SeedStream, Tensor};
 
-/// Layer sizes of the benchmark MLP (input 2, three hidden layers of 256, output 2).
-pub const MLP_SIZES: [usize; 5] = [2, 256, 256, 256, 2];
-/// Batch size of the benchmark MLP step.
-pub const MLP_BATCH: usize = 1024;
-/// Adam learning rate of the benchmark MLP step.
-pub const MLP_LR: f32 = 1e-3;
+pub use odeon_nn::reference::{MLP_BATCH, MLP_LR, MLP_SIZES};
+
 /// Side of the square matmul benchmark.
 pub const MATMUL_N: usize = 512;
 
-/// One Adam training step of an MLP with SiLU, MSE against fixed random
-/// targets on a fixed random batch, f32.
-pub struct MlpStep {
-    model: Mlp,
-    params: Vec<Tensor>,
-    opt: Adam<Cpu>,
-    x: Tensor,
-    y: Tensor,
-}
+/// The benchmark training step (see [`odeon_nn::reference::MlpStep`]).
+pub struct MlpStep(odeon_nn::reference::MlpStep);
 
 impl MlpStep {
-    /// The benchmark configuration ([`MLP_SIZES`], [`MLP_BATCH`], [`MLP_LR`]).
+    /// The benchmark configuration.
     pub fn standard(seed: u64) -> Result<Self, String> {
-        Self::new(&MLP_SIZES, MLP_BATCH, MLP_LR, seed)
+        odeon_nn::reference::MlpStep::standard(seed).map(MlpStep).map_err(|e| e.to_string())
     }
 
-    /// An MLP of `sizes` (PyTorch's uniform init), Adam at `lr`, a fixed
-    /// N(0, 1) batch of `batch` inputs and fixed N(0, 1) targets.
+    /// A custom configuration (f32, CPU).
     pub fn new(sizes: &[usize], batch: usize, lr: f32, seed: u64) -> Result<Self, String> {
-        let (Some(&inputs), Some(&outputs)) = (sizes.first(), sizes.last()) else {
-            return Err("an MLP needs sizes".into());
-        };
-        let mut init = SeedStream::new(seed, "bench/init");
-        let model = Mlp::new(sizes, Activation::Silu, &mut init).map_err(|e| e.to_string())?;
-        let params = model.parameters();
-        let mut data = SeedStream::new(seed, "bench/data");
-        let x = data.normal_tensor(&[batch, inputs]);
-        let y = data.normal_tensor(&[batch, outputs]);
-        let opt = Adam::new(AdamConfig { lr: f64::from(lr), ..AdamConfig::default() });
-        Ok(Self { model, params, opt, x, y })
+        odeon_nn::reference::MlpStep::new(&odeon_tensor::Cpu, sizes, batch, f64::from(lr), odeon_tensor::DType::F32, seed)
+            .map(MlpStep)
+            .map_err(|e| e.to_string())
     }
 
     /// One training step; returns the loss before the update.
     pub fn step(&mut self) -> Result<f32, String> {
-        let tape = Tape::new();
-        let input = tape.constant(self.x.clone());
-        let (pred, leaves) = self.model.forward(&tape, &input).map_err(|e| e.to_string())?;
-        let loss = odeon_nn::mse(&pred, &tape.constant(self.y.clone())).map_err(|e| e.to_string())?;
-        let loss_value = loss.value().item().map_err(|e| e.to_string())? as f32;
-        let grads = tape.backward(&loss).map_err(|e| e.to_string())?;
-        let grads: Vec<Tensor> = leaves.iter().map(|l| grads.get(l)).collect::<Result<_, _>>().map_err(|e| e.to_string())?;
-        self.opt.step(&mut self.params, &grads).map_err(|e| e.to_string())?;
-        self.model.set_parameters(&self.params).map_err(|e| e.to_string())?;
-        Ok(loss_value)
+        self.0.step().map(|l| l as f32).map_err(|e| e.to_string())
+    }
+
+    /// Every parameter, flattened.
+    pub fn flat_parameters(&self) -> Result<Vec<f64>, String> {
+        self.0.flat_parameters().map_err(|e| e.to_string())
     }
 }
 

@@ -17,6 +17,7 @@
 pub mod layers;
 pub mod loss;
 pub mod optim;
+pub mod reference;
 mod state;
 
 pub use layers::{Conv2d, GcnLayer, GruCell, LayerNorm, Linear, LstmCell, Mlp, MlpState, Module, sinusoidal_embedding};

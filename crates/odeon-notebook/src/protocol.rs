@@ -25,6 +25,12 @@ pub enum ToWorker {
     },
     /// Compare a WebGPU matmul against the CPU.
     GpuCheck,
+    /// Run the reference training workload (`odeon_nn::reference::MlpStep`)
+    /// for `steps` steps, so tests can compare the browser with native runs.
+    EngineCheck {
+        /// Training steps.
+        steps: u32,
+    },
 }
 
 /// Worker to page.
@@ -73,6 +79,17 @@ pub enum FromWorker {
     RunFinished {
         /// Run id.
         run_id: u32,
+    },
+    /// Result of [`ToWorker::EngineCheck`].
+    EngineCheckResult {
+        /// Loss before each step.
+        losses: Vec<f64>,
+        /// Every parameter after the last step, flattened.
+        params: Vec<f64>,
+        /// Wall time in milliseconds.
+        millis: f64,
+        /// Why it failed, if it did.
+        error: Option<String>,
     },
     /// Result of [`ToWorker::GpuCheck`].
     GpuCheckResult {

@@ -94,10 +94,13 @@ pub fn exp_f32(x: f32) -> f32 {
     const LN2_LO: f32 = 1.428_606_8e-6;
     const ROUND: f32 = 12_582_912.0; // 1.5 * 2^23: adding it rounds to an integer
     let x = x.clamp(-104.0, 89.0);
-    let k = (x * LOG2E + ROUND) - ROUND;
-    let r = (x - k * LN2_HI) - k * LN2_LO;
+    let shifted = x * LOG2E + ROUND;
+    // The integer k sits in the low mantissa bits of `shifted`; a bit cast
+    // (not a float-to-int conversion, which does not vectorise) reads it.
+    let k = (shifted.to_bits() as i32).wrapping_sub(0x4B40_0000);
+    let kf = shifted - ROUND;
+    let r = (x - kf * LN2_HI) - kf * LN2_LO;
     let p = 1.0 + r * (1.0 + r * (0.5 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r * (1.0 / 5040.0)))))));
-    let k = k as i32;
     let half = k >> 1;
     let s1 = f32::from_bits(((half + 127) as u32) << 23);
     let s2 = f32::from_bits(((k - half + 127) as u32) << 23);
@@ -112,13 +115,14 @@ pub fn exp_f64(x: f64) -> f64 {
     const LN2_LO: f64 = f64::from_bits(0x3dea_39ef_3579_3c76); // fdlibm's ln2_lo
     const ROUND: f64 = 6_755_399_441_055_744.0; // 1.5 * 2^52
     let x = x.clamp(-746.0, 710.0);
-    let k = (x * LOG2E + ROUND) - ROUND;
-    let r = (x - k * LN2_HI) - k * LN2_LO;
+    let shifted = x * LOG2E + ROUND;
+    let k = (shifted.to_bits() as i64).wrapping_sub(0x4338_0000_0000_0000);
+    let kf = shifted - ROUND;
+    let r = (x - kf * LN2_HI) - kf * LN2_LO;
     let mut p = 1.0 / 6_227_020_800.0;
     for c in [1.0 / 479_001_600.0, 1.0 / 39_916_800.0, 1.0 / 3_628_800.0, 1.0 / 362_880.0, 1.0 / 40_320.0, 1.0 / 5040.0, 1.0 / 720.0, 1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0, 1.0] {
         p = c + r * p;
     }
-    let k = k as i64;
     let half = k >> 1;
     let s1 = f64::from_bits(((half + 1023) as u64) << 52);
     let s2 = f64::from_bits(((k - half + 1023) as u64) << 52);

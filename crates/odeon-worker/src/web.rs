@@ -102,6 +102,19 @@ impl WorkerHandle {
                 }
                 post(&FromWorker::RunFinished { run_id });
             }
+            ToWorker::EngineCheck { steps } => {
+                let start = now_ms();
+                let run = || -> Result<(Vec<f64>, Vec<f64>), odeon_nn::NnError> {
+                    let mut bench = odeon_nn::reference::MlpStep::standard(0)?;
+                    let losses = (0..steps).map(|_| bench.step()).collect::<Result<Vec<_>, _>>()?;
+                    Ok((losses, bench.flat_parameters()?))
+                };
+                let message = match run() {
+                    Ok((losses, params)) => FromWorker::EngineCheckResult { losses, params, millis: now_ms() - start, error: None },
+                    Err(err) => FromWorker::EngineCheckResult { losses: vec![], params: vec![], millis: 0.0, error: Some(err.to_string()) },
+                };
+                post(&message);
+            }
             ToWorker::GpuCheck => {
                 let gpu = self.gpu.borrow().clone();
                 wasm_bindgen_futures::spawn_local(async move {
