@@ -7,6 +7,8 @@
 // differently, and Adam turns rounding noise in near-zero gradients into
 // steps of size ~lr: measured 8.6e-6, above the engine issue's 1e-6 target
 // (docs/benchmarks.md). A real bug gives differences of order 1e-3 and up.
+// The seeded samplers (uniform, normal, Rademacher, categorical, Gamma, Beta,
+// sphere, permutations) must match native draws exactly.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -21,7 +23,7 @@ async function engineCheck(page, steps) {
   await page.waitForFunction(() => window.__odeon.engineCheck && window.__odeon.engineCheck.params, null, { timeout: 120_000 });
   return page.evaluate(() => {
     const r = window.__odeon.engineCheck;
-    return { losses: Array.from(r.losses), params: Array.from(r.params), error: r.error, millis: r.millis };
+    return { losses: Array.from(r.losses), params: Array.from(r.params), samples: Array.from(r.samples), error: r.error, millis: r.millis };
   });
 }
 
@@ -52,6 +54,9 @@ test('browser training matches the native reference run', async () => {
   for (let i = 0; i < reference.losses.length; i++) {
     assert.ok(Math.abs(first.losses[i] - reference.losses[i]) <= 1e-6 * Math.abs(reference.losses[i]), `loss ${i}`);
   }
+  // Every sampler gives the same bits in the browser as natively.
+  assert.equal(first.samples.length, reference.samples.length);
+  assert.deepEqual(first.samples, reference.samples, 'seeded samplers match native draws bit for bit');
   const second = await engineCheck(page, reference.steps);
   assert.deepEqual(second.params, first.params, 'two browser runs are bit-identical');
   assertNoErrors(page);

@@ -110,7 +110,8 @@ fn dispatch(message: FromWorker) {
                 });
                 state.gpu.set(status);
             }
-            FromWorker::EngineCheckResult { losses, params, millis, error } => {
+            FromWorker::EngineCheckResult { losses, params, samples, millis, error } => {
+                debug_set(&["engineCheck", "samples"], js_sys::Float64Array::from(&samples[..]).into());
                 let to_array = |v: &[f64]| js_sys::Float64Array::from(v).into();
                 debug_set(&["engineCheck", "losses"], to_array(losses));
                 debug_set(&["engineCheck", "params"], to_array(params));

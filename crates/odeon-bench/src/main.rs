@@ -81,7 +81,13 @@ fn run() -> Result<(), String> {
         let losses = (0..steps).map(|_| bench.step().map(f64::from)).collect::<Result<Vec<_>, _>>()?;
         let params = bench.flat_parameters()?;
         let list = |v: &[f64]| v.iter().map(|x| format!("{x:e}")).collect::<Vec<_>>().join(",");
-        println!("{{\"steps\":{steps},\"losses\":[{}],\"params\":[{}]}}", list(&losses), list(&params));
+        let samples = odeon_nn::reference::sampler_draws(200).map_err(|e| e.to_string())?;
+        println!(
+            "{{\"steps\":{steps},\"losses\":[{}],\"params\":[{}],\"samples\":[{}]}}",
+            list(&losses),
+            list(&params),
+            list(&samples)
+        );
         return Ok(());
     }
     let start = Instant::now();

@@ -72,6 +72,29 @@ impl<B: Backend> MlpStep<B> {
     }
 }
 
+/// Draws from every sampler of [`SeedStream`], in a fixed order: the browser
+/// test requires the worker to reproduce them bit for bit.
+pub fn sampler_draws(n: usize) -> Result<Vec<f64>, NnError> {
+    let sampler = |e: odeon_tensor::SamplerError| NnError::Config(e.to_string());
+    let mut rng = SeedStream::new(2026, "reference/samplers");
+    let mut out = Vec::with_capacity(n * 16);
+    for _ in 0..n {
+        out.push(rng.uniform_f64());
+        out.push(f64::from(rng.uniform()));
+        out.push(rng.normal_f64());
+        out.push(f64::from(rng.normal()));
+        out.push(rng.rademacher_f64());
+        out.push(rng.below(1000) as f64);
+        out.push(rng.categorical(&[0.1, 0.2, 0.7]).map_err(sampler)? as f64);
+        out.push(rng.gamma(0.4, 1.0).map_err(sampler)?);
+        out.push(rng.gamma(3.0, 2.0).map_err(sampler)?);
+        out.push(rng.beta(0.5, 2.0).map_err(sampler)?);
+        out.extend(rng.unit_sphere(3).map_err(sampler)?);
+        out.extend(rng.permutation(3).into_iter().map(|i| i as f64));
+    }
+    Ok(out)
+}
+
 /// The largest relative difference between two parameter vectors,
 /// `|a - b| / max(|b|, floor)` (the floor keeps parameters near zero from
 /// dominating).

@@ -86,6 +86,8 @@ pub enum FromWorker {
         losses: Vec<f64>,
         /// Every parameter after the last step, flattened.
         params: Vec<f64>,
+        /// `odeon_nn::reference::sampler_draws(200)`.
+        samples: Vec<f64>,
         /// Wall time in milliseconds.
         millis: f64,
         /// Why it failed, if it did.
