@@ -5,6 +5,7 @@
 use std::fmt::Write;
 
 use odeon_notebook::events::{Plot, SeriesKind};
+use odeon_notebook::render::escape_html as escape;
 
 const COLOURS: [&str; 6] = ["#8aa4c8", "#e4572e", "#17bebb", "#ffc914", "#76b041", "#a54ee0"];
 
@@ -95,10 +96,6 @@ pub fn plot_svg(plot: &Plot) -> String {
     }
     svg.push_str("</svg>");
     svg
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
 #[cfg(test)]

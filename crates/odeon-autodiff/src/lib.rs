@@ -540,6 +540,11 @@ impl<B: Backend> Var<B> {
     }
 }
 
+/// The single result of a one-input gradient call.
+fn only<B: Backend>(results: Vec<Var<B>>) -> Result<Var<B>, AutodiffError> {
+    results.into_iter().next().ok_or_else(|| AutodiffError::Shape("no gradient was produced".into()))
+}
+
 /// Gradient of a scalar function at `x`: returns `(f(x), grad f(x))`.
 pub fn value_and_grad<B: Backend>(
     x: &Tensor<B>,
@@ -548,8 +553,7 @@ pub fn value_and_grad<B: Backend>(
     let tape = Tape::new();
     let xv = tape.leaf(x.clone());
     let y = f(&xv)?;
-    let g = tape.grad(&y, &[&xv], false)?;
-    let grad = g.into_iter().next().map(|v| v.value).ok_or_else(|| AutodiffError::Shape("no gradient".into()))?;
+    let grad = only(tape.grad(&y, &[&xv], false)?)?.value;
     Ok((y.value, grad))
 }
 
@@ -566,11 +570,9 @@ pub fn jvp<B: Backend>(
     let xv = tape.leaf(x.clone());
     let y = f(&xv)?;
     let u = tape.leaf(y.value.zeros_like()?);
-    let g = tape.vjp(&y, &[&xv], &u, true)?;
-    let g = g.into_iter().next().ok_or_else(|| AutodiffError::Shape("no gradient".into()))?;
+    let g = only(tape.vjp(&y, &[&xv], &u, true)?)?;
     let inner = g.mul(&tape.constant(v.clone()))?.sum()?;
-    let jv = tape.grad(&inner, &[&u], false)?;
-    let jv = jv.into_iter().next().map(|v| v.value).ok_or_else(|| AutodiffError::Shape("no gradient".into()))?;
+    let jv = only(tape.grad(&inner, &[&u], false)?)?.value;
     Ok((y.value, jv))
 }
 
@@ -583,10 +585,9 @@ pub fn hvp<B: Backend>(
     let tape = Tape::new();
     let xv = tape.leaf(x.clone());
     let y = f(&xv)?;
-    let g = tape.grad(&y, &[&xv], true)?.into_iter().next().ok_or_else(|| AutodiffError::Shape("no gradient".into()))?;
+    let g = only(tape.grad(&y, &[&xv], true)?)?;
     let gv = g.mul(&tape.constant(v.clone()))?.sum()?;
-    let h = tape.grad(&gv, &[&xv], false)?;
-    h.into_iter().next().map(|v| v.value).ok_or_else(|| AutodiffError::Shape("no gradient".into()))
+    Ok(only(tape.grad(&gv, &[&xv], false)?)?.value)
 }
 
 #[cfg(test)]

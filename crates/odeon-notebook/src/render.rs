@@ -33,11 +33,12 @@ fn math_html(tex: &str, display: bool) -> String {
     let mut out = String::new();
     match pulldown_latex::push_mathml(&mut out, parser, config) {
         Ok(()) => out,
-        Err(err) => format!("<code class=\"math-error\" title=\"{}\">{}</code>", escape(&err.to_string()), escape(tex)),
+        Err(err) => format!("<code class=\"math-error\" title=\"{}\">{}</code>", escape_html(&err.to_string()), escape_html(tex)),
     }
 }
 
-fn escape(text: &str) -> String {
+/// Escapes text for HTML content and attribute values.
+pub fn escape_html(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 

@@ -161,24 +161,19 @@ fn reduce_impl<T: Real>(op: ReduceOp, x: &ArcArray<T, IxDyn>, axes: &[usize]) ->
     out.into_shared()
 }
 
-fn unfold_impl<T: Real>(x: &ArcArray<T, IxDyn>, g: Conv2dGeometry) -> Result<ArcArray<T, IxDyn>, TensorError> {
-    let s = x.shape();
-    if s.len() != 4 {
-        return Err(shape_err(format!("unfold2d needs an [n, c, h, w] tensor, got {s:?}")));
-    }
-    let (n, c, h, w) = (s[0], s[1], s[2], s[3]);
-    let (oh, ow) = g.output_size(h, w).ok_or_else(|| shape_err(format!("kernel {:?} does not fit a {h}x{w} image", g.kernel)))?;
+/// Calls `visit(column_index, image_index)` for every pair of an unfolded
+/// (im2col) entry and the image pixel it copies; padding pixels are skipped.
+/// `unfold2d` and its adjoint `fold2d` walk the same pairs in opposite
+/// directions.
+fn for_each_patch_pixel(image: [usize; 4], g: Conv2dGeometry, (oh, ow): (usize, usize), mut visit: impl FnMut(usize, usize)) {
+    let [n, c, h, w] = image;
     let (kh, kw) = g.kernel;
-    let x = x.as_standard_layout();
-    let xs = x.as_slice().ok_or_else(|| shape_err("unfold2d: non-contiguous input".into()))?;
     let rows = c * kh * kw;
-    let mut out = vec![T::zero(); n * rows * oh * ow];
     for b in 0..n {
         for ci in 0..c {
             for ki in 0..kh {
                 for kj in 0..kw {
-                    let row = (ci * kh + ki) * kw + kj;
-                    let base = (b * rows + row) * oh * ow;
+                    let base = (b * rows + (ci * kh + ki) * kw + kj) * oh * ow;
                     for oi in 0..oh {
                         let ii = (oi * g.stride.0 + ki) as isize - g.padding.0 as isize;
                         if ii < 0 || ii >= h as isize {
@@ -187,7 +182,7 @@ fn unfold_impl<T: Real>(x: &ArcArray<T, IxDyn>, g: Conv2dGeometry) -> Result<Arc
                         for oj in 0..ow {
                             let jj = (oj * g.stride.1 + kj) as isize - g.padding.1 as isize;
                             if jj >= 0 && jj < w as isize {
-                                out[base + oi * ow + oj] = xs[((b * c + ci) * h + ii as usize) * w + jj as usize];
+                                visit(base + oi * ow + oj, ((b * c + ci) * h + ii as usize) * w + jj as usize);
                             }
                         }
                     }
@@ -195,45 +190,38 @@ fn unfold_impl<T: Real>(x: &ArcArray<T, IxDyn>, g: Conv2dGeometry) -> Result<Arc
             }
         }
     }
+}
+
+fn output_size(g: Conv2dGeometry, h: usize, w: usize) -> Result<(usize, usize), TensorError> {
+    g.output_size(h, w).ok_or_else(|| shape_err(format!("kernel {:?} does not fit a {h}x{w} image", g.kernel)))
+}
+
+fn unfold_impl<T: Real>(x: &ArcArray<T, IxDyn>, g: Conv2dGeometry) -> Result<ArcArray<T, IxDyn>, TensorError> {
+    let &[n, c, h, w] = x.shape() else {
+        return Err(shape_err(format!("unfold2d needs an [n, c, h, w] tensor, got {:?}", x.shape())));
+    };
+    let (oh, ow) = output_size(g, h, w)?;
+    let rows = c * g.kernel.0 * g.kernel.1;
+    let x = x.as_standard_layout();
+    let xs = x.as_slice().ok_or_else(|| shape_err("unfold2d: non-contiguous input".into()))?;
+    let mut out = vec![T::zero(); n * rows * oh * ow];
+    for_each_patch_pixel([n, c, h, w], g, (oh, ow), |col, pixel| out[col] = xs[pixel]);
     from_vec(&[n, rows, oh * ow], out)
 }
 
 fn fold_impl<T: Real>(cols: &ArcArray<T, IxDyn>, image: &[usize], g: Conv2dGeometry) -> Result<ArcArray<T, IxDyn>, TensorError> {
-    let [n, c, h, w] = image else {
+    let &[n, c, h, w] = image else {
         return Err(shape_err(format!("fold2d needs an [n, c, h, w] image shape, got {image:?}")));
     };
-    let (n, c, h, w) = (*n, *c, *h, *w);
-    let (oh, ow) = g.output_size(h, w).ok_or_else(|| shape_err(format!("kernel {:?} does not fit a {h}x{w} image", g.kernel)))?;
-    let (kh, kw) = g.kernel;
-    let rows = c * kh * kw;
+    let (oh, ow) = output_size(g, h, w)?;
+    let rows = c * g.kernel.0 * g.kernel.1;
     if cols.shape() != [n, rows, oh * ow] {
         return Err(shape_err(format!("fold2d: columns of shape {:?} do not match image {image:?}", cols.shape())));
     }
     let cols = cols.as_standard_layout();
     let cs = cols.as_slice().ok_or_else(|| shape_err("fold2d: non-contiguous input".into()))?;
     let mut out = vec![T::zero(); n * c * h * w];
-    for b in 0..n {
-        for ci in 0..c {
-            for ki in 0..kh {
-                for kj in 0..kw {
-                    let row = (ci * kh + ki) * kw + kj;
-                    let base = (b * rows + row) * oh * ow;
-                    for oi in 0..oh {
-                        let ii = (oi * g.stride.0 + ki) as isize - g.padding.0 as isize;
-                        if ii < 0 || ii >= h as isize {
-                            continue;
-                        }
-                        for oj in 0..ow {
-                            let jj = (oj * g.stride.1 + kj) as isize - g.padding.1 as isize;
-                            if jj >= 0 && jj < w as isize {
-                                out[((b * c + ci) * h + ii as usize) * w + jj as usize] += cs[base + oi * ow + oj];
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
+    for_each_patch_pixel([n, c, h, w], g, (oh, ow), |col, pixel| out[pixel] += cs[col]);
     from_vec(image, out)
 }
 
