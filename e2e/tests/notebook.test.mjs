@@ -71,6 +71,9 @@ test('gallery -> edit -> run -> share link reproduces the numbers', async () => 
   assert.ok(Number.isFinite(sw) && sw > 0, `sliced W2 ${sw}`);
   assert.ok(sw < 4 * floor, `400 steps already put samples near the target: ${sw} vs floor ${floor}`);
   assert.equal(await page.locator('[data-cell=sample]').getAttribute('data-status'), 'done');
+  // Solver statistics from a cell: Dopri5's step sizes along t, and its NFE.
+  assert.ok(await page.locator('.plot[data-key="Dopri5 step size along t"] path').count() >= 1, 'step-size plot');
+  assert.ok(first.adaptive['adaptive NFE'] >= 6, `adaptive NFE ${first.adaptive['adaptive NFE']}`);
   await screenshot(page, 'notebook-after-run');
 
   // Share link, opened in a fresh page, restores the edit and the numbers.

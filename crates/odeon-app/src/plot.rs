@@ -87,6 +87,9 @@ pub fn plot_svg(plot: &Plot) -> String {
                 let _ = write!(svg, "<path d=\"{d}\" fill=\"none\" stroke=\"{colour}\" stroke-width=\"1.5\" data-series=\"{}\"/>", escape(&series.name));
             }
         }
+        if plot.series.len() < 2 {
+            continue; // one series: the title says what it is
+        }
         let ly = top + 14.0 + 14.0 * i as f32;
         let _ = write!(
             svg,

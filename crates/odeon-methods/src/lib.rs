@@ -52,4 +52,10 @@ pub enum MethodError {
     /// A differentiation error.
     #[error(transparent)]
     Autodiff(#[from] AutodiffError),
+    /// A solver error.
+    #[error(transparent)]
+    Solve(#[from] odeon_solve::ode::SolveError),
+    /// A metric error.
+    #[error(transparent)]
+    Metric(#[from] odeon_solve::metrics::MetricsError),
 }

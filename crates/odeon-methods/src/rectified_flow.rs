@@ -159,6 +159,37 @@ pub fn sample(model: &VelocityModel, x0: &Tensor, steps: usize) -> Result<Tensor
     Ok(x)
 }
 
+/// The result of [`sample_adaptive`]: samples and the solver's statistics.
+#[derive(Debug, Clone)]
+pub struct AdaptiveSamples {
+    /// Samples at `t = 1`.
+    pub samples: Tensor,
+    /// Step-by-step statistics of the solve (NFE, accepted and rejected
+    /// steps, step sizes, error and stiffness estimates).
+    pub stats: odeon_solve::ode::OdeStats,
+}
+
+/// Integrates the learned ODE from `x0` to `t = 1` with an adaptive solver
+/// (the whole batch is one state, so the step sizes are those the hardest
+/// sample needs). Returns the samples and the solver statistics.
+pub fn sample_adaptive(model: &VelocityModel, x0: &Tensor, solver: odeon_solve::ode::Solver, rtol: f64, atol: f64) -> Result<AdaptiveSamples, MethodError> {
+    use odeon_solve::ode::{Controller, OdeOptions, PidController, SolveError, solve_ode};
+    if !(rtol > 0.0 && atol > 0.0) {
+        return Err(MethodError::Config(format!("tolerances must be positive; got rtol {rtol}, atol {atol}")));
+    }
+    let shape = x0.shape().to_vec();
+    let field = |t: f64, y: &Vec<f64>| -> Result<Vec<f64>, SolveError> {
+        let x = Tensor::from_f64(&shape, y.clone())?.cast(odeon_tensor::DType::F32)?;
+        let v = model.velocity(&x, t as f32).map_err(|e| SolveError::VectorField(e.to_string()))?;
+        Ok(v.to_f64_vec()?)
+    };
+    let options = OdeOptions { controller: Controller::Pid(PidController::new(rtol, atol)), max_steps: 4096, ..OdeOptions::default() };
+    let solution = solve_ode(field, solver, 0.0, 1.0, None, &x0.to_f64_vec()?, &options)?;
+    let last = solution.ys.last().cloned().unwrap_or_default();
+    let samples = Tensor::from_f64(&shape, last)?.cast(odeon_tensor::DType::F32)?;
+    Ok(AdaptiveSamples { samples, stats: solution.stats })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -192,6 +223,23 @@ mod tests {
             assert!(sw_model < 0.2 * sw_noise, "SW model {sw_model} vs noise {sw_noise}");
             assert!(counts.iter().all(|&c| c > n / 16 && c < 3 * n / 16), "mode counts {counts:?}");
         }
+    }
+
+    #[test]
+    fn adaptive_sampling_matches_fine_euler_and_reports_stats() {
+        let target = RingMixture::eight_gaussians();
+        let mut model = VelocityModel::new(2, 32, 2, Activation::Silu, 0).expect("sizes");
+        let config = TrainConfig { steps: 200, batch: 128, lr: 3e-3, seed: 0 };
+        train(&mut model, &target, &config, &mut |_, _, _| true).expect("trains");
+        let x0 = SeedStream::new(1, "test/x0").normal_tensor(&[64, 2]);
+        let fine = sample(&model, &x0, 2000).expect("euler");
+        let adaptive = sample_adaptive(&model, &x0, odeon_solve::ode::Solver::Dopri5, 1e-6, 1e-6).expect("dopri5");
+        let diff = adaptive.samples.sub(&fine).expect("sub").unary(odeon_tensor::UnaryOp::Abs).expect("abs");
+        let worst = diff.to_f32_vec().expect("read").into_iter().fold(0.0f32, f32::max);
+        assert!(worst < 2e-2, "adaptive vs 2000 Euler steps: {worst}");
+        assert!(adaptive.stats.accepted > 0 && adaptive.stats.nfe >= 6 * adaptive.stats.accepted);
+        assert_eq!(adaptive.stats.steps.len(), adaptive.stats.accepted);
+        assert!(sample_adaptive(&model, &x0, odeon_solve::ode::Solver::Dopri5, 0.0, 1e-3).is_err());
     }
 
     #[test]

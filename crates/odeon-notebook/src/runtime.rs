@@ -234,6 +234,51 @@ fn register_api(engine: &mut Engine) {
         Ok(Points(Rc::new(out)))
     });
 
+    engine.register_fn("sample_rectified_flow_adaptive", |model: Model, noise: Points, options: Map| -> Fallible<Map> {
+        use odeon_solve::ode::Solver;
+        check_keys(&options, &["solver", "rtol", "atol"], "sample_rectified_flow_adaptive")?;
+        let solver = match options.get("solver").map(|v| v.to_string().to_ascii_lowercase()).as_deref() {
+            None | Some("dopri5") => Solver::Dopri5,
+            Some("tsit5") => Solver::Tsit5,
+            Some("bosh3") => Solver::Bosh3,
+            Some(other) => return Err(script_error(format!("unknown adaptive solver \"{other}\"; choose dopri5, tsit5 or bosh3"))),
+        };
+        let rtol = get_float(&options, "rtol", 1e-3)?;
+        let atol = get_float(&options, "atol", 1e-3)?;
+        let run = rectified_flow::sample_adaptive(&model.0.borrow(), &noise.0, solver, rtol, atol).map_err(method_error)?;
+        let floats = |v: Vec<f64>| -> Dynamic { Dynamic::from_array(v.into_iter().map(Dynamic::from_float).collect()) };
+        let mut out = Map::new();
+        out.insert("samples".into(), Dynamic::from(Points(Rc::new(run.samples))));
+        out.insert("nfe".into(), Dynamic::from_int(run.stats.nfe as i64));
+        out.insert("accepted".into(), Dynamic::from_int(run.stats.accepted as i64));
+        out.insert("rejected".into(), Dynamic::from_int(run.stats.rejected as i64));
+        out.insert("ts".into(), floats(run.stats.steps.iter().map(|s| s.t).collect()));
+        out.insert("step_sizes".into(), floats(run.stats.steps.iter().map(|s| s.dt).collect()));
+        out.insert("errors".into(), floats(run.stats.steps.iter().map(|s| s.error.unwrap_or(f64::NAN)).collect()));
+        out.insert("stiffness".into(), floats(run.stats.steps.iter().map(|s| s.stiffness).collect()));
+        Ok(out)
+    });
+    engine.register_fn("line_plot_xy", |title: &str, xs: Array, ys: Array| -> Fallible<()> {
+        let numbers = |values: &Array, what: &str| -> Fallible<Vec<f32>> {
+            values
+                .iter()
+                .map(|v| v.as_float().or_else(|_| v.as_int().map(|i| i as f64)).map(|f| f as f32))
+                .collect::<Result<_, _>>()
+                .map_err(|t| script_error(format!("line_plot_xy: the {what} must be numbers, found {t}")))
+        };
+        let (xs, ys) = (numbers(&xs, "x values")?, numbers(&ys, "y values")?);
+        if xs.len() != ys.len() {
+            return Err(script_error(format!("line_plot_xy: {} x values but {} y values", xs.len(), ys.len())));
+        }
+        emit(Event::Plot(Plot {
+            key: title.into(),
+            title: title.into(),
+            series: vec![Series { name: title.into(), kind: SeriesKind::Line, xs, ys }],
+            log_y: false,
+            equal_axes: false,
+        }));
+        Ok(())
+    });
     engine.register_fn("sliced_w2", |a: Points, b: Points, seed: i64| -> Fallible<f64> {
         let mut rng = SeedStream::new(to_seed(seed), "metric/sliced-w2");
         Ok(f64::from(sliced_w2(&a.0, &b.0, 64, &mut rng).map_err(method_error)?))

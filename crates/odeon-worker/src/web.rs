@@ -104,15 +104,20 @@ impl WorkerHandle {
             }
             ToWorker::EngineCheck { steps } => {
                 let start = now_ms();
-                let run = || -> Result<(Vec<f64>, Vec<f64>, Vec<f64>), odeon_nn::NnError> {
+                let run = || -> Result<FromWorker, odeon_nn::NnError> {
                     let mut bench = odeon_nn::reference::MlpStep::standard(0)?;
                     let losses = (0..steps).map(|_| bench.step()).collect::<Result<Vec<_>, _>>()?;
-                    Ok((losses, bench.flat_parameters()?, odeon_nn::reference::sampler_draws(200)?))
+                    let params = bench.flat_parameters()?;
+                    let samples = odeon_nn::reference::sampler_draws(200)?;
+                    Ok(FromWorker::EngineCheckResult { losses, params, samples, millis: now_ms() - start, error: None })
                 };
-                let message = match run() {
-                    Ok((losses, params, samples)) => FromWorker::EngineCheckResult { losses, params, samples, millis: now_ms() - start, error: None },
-                    Err(err) => FromWorker::EngineCheckResult { losses: vec![], params: vec![], samples: vec![], millis: 0.0, error: Some(err.to_string()) },
-                };
+                let message = run().unwrap_or_else(|err| FromWorker::EngineCheckResult {
+                    losses: vec![],
+                    params: vec![],
+                    samples: vec![],
+                    millis: 0.0,
+                    error: Some(err.to_string()),
+                });
                 post(&message);
             }
             ToWorker::GpuCheck => {
