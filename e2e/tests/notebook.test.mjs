@@ -194,3 +194,43 @@ test('the ci profile shrinks the run; Reset restores the shipped cells', async (
   assertNoErrors(page);
   await closePage(page);
 });
+
+test('keyboard runs cells; edits survive a reload and a bad link', async () => {
+  const page = await openPage(browser, '#/nb/rectified-flow');
+  const shipped = await page.locator(TRAIN).inputValue();
+  // Ctrl+Enter runs the focused cell; Shift+Enter runs it and moves on.
+  await page.locator('[data-cell=data] textarea').focus();
+  await page.keyboard.press('Control+Enter');
+  await page.waitForFunction(() => document.querySelector('[data-cell=data]').dataset.status === 'done', null, { timeout: 30_000 });
+  await page.locator('[data-cell=data] textarea').focus();
+  await page.keyboard.press('Shift+Enter');
+  await page.waitForFunction(() => document.activeElement && document.activeElement.closest('[data-cell=train]'), null, { timeout: 10_000 });
+  await page.waitForFunction(() => window.__odeon.lastRun.done === true, null, { timeout: 30_000 });
+
+  // Edits are saved as you type and restored after a reload.
+  await setTrainingSteps(page, 321);
+  await page.reload();
+  await page.waitForFunction(() => window.__odeonReady === true);
+  await page.locator('[data-testid=restored-edits]').waitFor();
+  assert.match(await page.locator(TRAIN).inputValue(), /\b321\b/, 'the edit survived the reload');
+
+  // A bad link shows the shipped notebook but keeps the saved edits.
+  await page.goto(new URL('#/nb/rectified-flow?s=v1.@@@', page.url()).toString());
+  const banner = page.locator('[data-testid=link-error]');
+  await banner.waitFor();
+  assert.match(await banner.innerText(), /Your own edits are kept/);
+  assert.equal(await page.locator(TRAIN).inputValue(), shipped);
+  await banner.locator('a').click();
+  await page.locator('[data-testid=restored-edits]').waitFor();
+  assert.match(await page.locator(TRAIN).inputValue(), /\b321\b/, 'edits are back');
+  await screenshot(page, 'restored-edits');
+
+  // Reset forgets them.
+  await page.click('#reset');
+  await page.reload();
+  await page.waitForFunction(() => window.__odeonReady === true);
+  assert.equal(await page.locator(TRAIN).inputValue(), shipped);
+  assert.equal(await page.locator('[data-testid=restored-edits]').count(), 0);
+  assertNoErrors(page);
+  await closePage(page);
+});

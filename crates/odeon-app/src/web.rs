@@ -346,28 +346,59 @@ fn apply_event(cell: &CellView, event: &Event) {
     }
 }
 
-/// Opens the notebook `id`, or the shared version of it; the error says why
-/// a share link could not be used.
-fn open_notebook(id: &str, share: Option<&str>) -> (Option<Notebook>, String, Option<String>, bool) {
-    let shipped = shipped::text(id).and_then(|t| Notebook::parse(t).ok());
-    let Some(share) = share else { return (shipped, "default".into(), None, false) };
-    let result = link::decode(share).map_err(|e| e.to_string()).and_then(|payload: SharePayload| {
+/// Where the notebook on the page came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    Shipped,
+    Link,
+    Restored,
+}
+
+fn local_storage() -> Option<web_sys::Storage> {
+    window().local_storage().ok().flatten()
+}
+
+/// Local storage key of the user's edits of notebook `id` (stored in the
+/// share-link format, so restoring them is opening a link).
+fn edits_key(id: &str) -> String {
+    format!("odeon.edits.{id}")
+}
+
+/// Decodes a share payload into a notebook for `id`.
+fn decode_notebook(id: &str, share: &str) -> Result<(Notebook, String), String> {
+    link::decode(share).map_err(|e| e.to_string()).and_then(|payload: SharePayload| {
         if payload.id != id {
             return Err(format!("it belongs to the notebook \"{}\", not \"{id}\"", payload.id));
         }
         let nb = Notebook::parse(&payload.text).map_err(|e| format!("the notebook inside it is malformed: {e}"))?;
         Ok((nb, payload.profile))
-    });
-    match result {
-        Ok((nb, profile)) => (Some(nb), profile, None, true),
-        Err(message) => (shipped, "default".into(), Some(message), false),
+    })
+}
+
+/// Opens the notebook `id`: the shared version when a link is given, else
+/// the user's saved edits, else the shipped version. The error says why a
+/// share link could not be used (the shipped notebook is shown then, and
+/// saved edits are left alone).
+fn open_notebook(id: &str, share: Option<&str>) -> (Option<Notebook>, String, Option<String>, Origin) {
+    let shipped = shipped::text(id).and_then(|t| Notebook::parse(t).ok());
+    let Some(share) = share else {
+        let saved = local_storage().and_then(|s| s.get_item(&edits_key(id)).ok().flatten());
+        if let Some(Ok((nb, profile))) = saved.map(|text| decode_notebook(id, &text)) {
+            return (Some(nb), profile, None, Origin::Restored);
+        }
+        return (shipped, "default".into(), None, Origin::Shipped);
+    };
+    match decode_notebook(id, share) {
+        Ok((nb, profile)) => (Some(nb), profile, None, Origin::Link),
+        Err(message) => (shipped, "default".into(), Some(message), Origin::Shipped),
     }
 }
 
 #[component]
 fn NotebookPage(id: String, share: Option<String>) -> impl IntoView {
     let state = expect_context::<AppState>();
-    let (notebook, profile, link_error, from_link) = open_notebook(&id, share.as_deref());
+    let (notebook, profile, link_error, origin) = open_notebook(&id, share.as_deref());
+    let has_saved_edits = local_storage().and_then(|s| s.get_item(&edits_key(&id)).ok().flatten()).is_some();
     let Some(notebook) = notebook else {
         return view! {
             <div class="banner error" data-testid="unknown-notebook">"There is no notebook called \"" {id} "\". " <a href="#/">"Back to the gallery"</a></div>
@@ -475,18 +506,36 @@ fn NotebookPage(id: String, share: Option<String>) -> impl IntoView {
             ));
         }
     };
-    let nb_for_share = notebook.clone();
-    let make_share = move |_| {
-        let mut nb = nb_for_share.clone();
+    let base_nb = StoredValue::new(notebook.clone());
+    let shipped_text = StoredValue::new(shipped_nb.to_markdown());
+    // The notebook as edited on the page, as a share payload.
+    let current_payload = move || {
+        let mut nb = base_nb.get_value();
         cells.with_value(|cs| {
             for c in cs {
                 nb.set_cell_source(&c.name.get_value(), &c.source.get_untracked());
             }
         });
-        let payload = SharePayload { id: nb.meta.id.clone(), text: nb.to_markdown(), profile: profile.get_untracked() };
+        SharePayload { id: nb.meta.id.clone(), text: nb.to_markdown(), profile: profile.get_untracked() }
+    };
+    // Every edit is kept in local storage (removed again when the notebook
+    // is back to the shipped version), so a reload or a bad link loses nothing.
+    let save_edits = move || {
+        let payload = current_payload();
+        let Some(storage) = local_storage() else { return };
+        let key = edits_key(&payload.id);
+        if payload.text == shipped_text.get_value() && payload.profile == "default" {
+            let _ = storage.remove_item(&key);
+        } else {
+            let _ = storage.set_item(&key, &link::encode(&payload));
+        }
+    };
+    let make_share = move |_| {
+        let payload = current_payload();
+        let nb_id = payload.id.clone();
         let location = window().location();
         let base = format!("{}{}", location.origin().unwrap_or_default(), location.pathname().unwrap_or_default());
-        let url = format!("{base}{}", notebook_hash(&nb.meta.id, Some(&link::encode(&payload))));
+        let url = format!("{base}{}", notebook_hash(&nb_id, Some(&link::encode(&payload))));
         let _ = window().navigator().clipboard().write_text(&url);
         debug_set(&["shareUrl"], url.as_str().into());
         share_url.set(Some(url));
@@ -499,6 +548,7 @@ fn NotebookPage(id: String, share: Option<String>) -> impl IntoView {
             }
         });
         profile.set("default".into());
+        save_edits();
         let _ = window().location().set_hash(&notebook_hash(&reset_id, None));
     };
 
@@ -511,7 +561,7 @@ fn NotebookPage(id: String, share: Option<String>) -> impl IntoView {
             Block::Cell(_) => {
                 let cell = cells.with_value(|cs| cs[cell_index]);
                 cell_index += 1;
-                view! { <CellEditor cell=cell running=running on_run=run/> }.into_any()
+                view! { <CellEditor cell=cell running=running on_run=run on_edit=save_edits/> }.into_any()
             }
         })
         .collect_view();
@@ -522,16 +572,22 @@ fn NotebookPage(id: String, share: Option<String>) -> impl IntoView {
                 <div class="banner error" data-testid="link-error">
                     <strong>"This share link could not be opened: "</strong> {e}
                     ". You are looking at the shipped notebook, unchanged."
+                    {has_saved_edits.then(|| view! {
+                        " Your own edits are kept in this browser: " <a href=notebook_hash(&id, None)>"open your version"</a> "."
+                    })}
                 </div>
             })}
-            {from_link.then(|| view! {
+            {(origin == Origin::Restored).then(|| view! {
+                <div class="banner info" data-testid="restored-edits">"Your edits from your last visit are restored. Reset returns to the shipped version."</div>
+            })}
+            {(origin == Origin::Link).then(|| view! {
                 <div class="banner info" data-testid="from-link">"You opened a shared version of this notebook. Run all reproduces its numbers; Reset returns to the shipped version."</div>
             })}
             <div class="toolbar">
                 <button id="run-all" on:click=move |_| run(None) disabled=move || running.get().is_some() || !state.kernel_ready.get()>"Run all"</button>
                 <button id="stop" on:click=stop disabled=move || running.get().is_none()>"Stop"</button>
                 <label>"Profile "
-                    <select id="profile" prop:value=move || profile.get() on:change=move |ev| profile.set(event_target_value(&ev))>
+                    <select id="profile" prop:value=move || profile.get() on:change=move |ev| { profile.set(event_target_value(&ev)); save_edits(); }>
                         <option value="ci">"ci (seconds)"</option>
                         <option value="default">"default"</option>
                         <option value="big">"big"</option>
@@ -552,8 +608,29 @@ fn NotebookPage(id: String, share: Option<String>) -> impl IntoView {
     .into_any()
 }
 
+/// Moves the keyboard focus to the editor of the cell after `name`.
+fn focus_next_editor(name: &str) {
+    let Some(document) = window().document() else { return };
+    let Ok(editors) = document.query_selector_all(".cell-editor") else { return };
+    let mut found = false;
+    for i in 0..editors.length() {
+        let Some(node) = editors.item(i) else { continue };
+        let Ok(element) = node.dyn_into::<web_sys::HtmlElement>() else { continue };
+        if found {
+            let _ = element.focus();
+            return;
+        }
+        found = element.closest(".cell").ok().flatten().and_then(|c| c.get_attribute("data-cell")).as_deref() == Some(name);
+    }
+}
+
 #[component]
-fn CellEditor(cell: CellView, running: RwSignal<Option<u32>>, on_run: impl Fn(Option<String>) + Copy + 'static) -> impl IntoView {
+fn CellEditor(
+    cell: CellView,
+    running: RwSignal<Option<u32>>,
+    on_run: impl Fn(Option<String>) + Copy + 'static,
+    on_edit: impl Fn() + Copy + 'static,
+) -> impl IntoView {
     let name = cell.name.get_value();
     let rows = move || cell.source.with(|s| s.lines().count().max(1) + 1);
     let status_text = move || match cell.status.get() {
@@ -574,7 +651,21 @@ fn CellEditor(cell: CellView, running: RwSignal<Option<u32>>, on_run: impl Fn(Op
             </div>
             <textarea class="cell-editor" spellcheck="false" rows=rows
                 prop:value=move || cell.source.get()
-                on:input=move |ev| cell.source.set(event_target_value(&ev))></textarea>
+                on:input=move |ev| { cell.source.set(event_target_value(&ev)); on_edit(); }
+                on:keydown=move |ev: web_sys::KeyboardEvent| {
+                    // Ctrl/Cmd+Enter runs the cell; Shift+Enter runs it and moves on.
+                    if ev.key() != "Enter" || !(ev.ctrl_key() || ev.meta_key() || ev.shift_key()) {
+                        return;
+                    }
+                    ev.prevent_default();
+                    let name = cell.name.get_value();
+                    if running.get_untracked().is_none() {
+                        on_run(Some(name.clone()));
+                    }
+                    if ev.shift_key() {
+                        focus_next_editor(&name);
+                    }
+                }></textarea>
             {move || cell.progress.get().map(|(done, total, loss)| view! {
                 <div class="progress-row">
                     <progress class="progress" max=total value=done></progress>

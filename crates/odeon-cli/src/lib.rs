@@ -15,6 +15,12 @@ use odeon_notebook::link;
 use odeon_notebook::runtime::{Host, Session};
 use odeon_notebook::{Notebook, shipped};
 
+/// One line per shipped notebook: id, title and summary.
+pub fn list() -> Result<Vec<String>> {
+    let notebooks = shipped::all().context("a shipped notebook is malformed")?;
+    Ok(notebooks.iter().map(|nb| format!("{:<20} {} — {}", nb.meta.id, nb.meta.title, nb.meta.summary)).collect())
+}
+
 /// A notebook to run and how.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunRequest {
@@ -108,6 +114,13 @@ mod tests {
         let get = |name: &str| metrics.iter().find(|(_, n, _)| n == name).map(|(_, _, v)| *v).expect(name);
         let (model, fresh) = (get("sliced W2 (samples)"), get("sliced W2 (fresh target draw)"));
         assert!(model <= 1.5 * fresh, "sliced W2 {model} vs fresh draw {fresh}");
+    }
+
+    #[test]
+    fn list_names_every_shipped_notebook() {
+        let lines = list().expect("shipped notebooks parse");
+        assert_eq!(lines.len(), shipped::SHIPPED.len());
+        assert!(lines[0].starts_with("rectified-flow"));
     }
 
     #[test]

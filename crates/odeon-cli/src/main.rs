@@ -4,11 +4,23 @@
 use std::process::ExitCode;
 
 fn usage() -> &'static str {
-    "usage: odeon run <notebook id | file.md | share link> [--profile ci|default|big]"
+    "usage: odeon run <notebook id | file.md | share link> [--profile ci|default|big]\n       odeon list"
 }
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("list") {
+        return match odeon_cli::list() {
+            Ok(lines) => {
+                lines.iter().for_each(|l| println!("{l}"));
+                ExitCode::SUCCESS
+            }
+            Err(err) => {
+                eprintln!("error: {err:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let (Some("run"), Some(source)) = (args.first().map(String::as_str), args.get(1)) else {
         eprintln!("{}", usage());
         return ExitCode::from(2);

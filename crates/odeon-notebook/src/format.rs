@@ -252,6 +252,21 @@ mod tests {
         assert_eq!(again, nb);
     }
 
+    proptest::proptest! {
+        /// Random text, and random edits of a valid notebook, never panic;
+        /// whatever parses writes back to text that parses the same.
+        #[test]
+        fn random_input_never_panics(text in "\\PC{0,300}", cut in 0usize..400, insert in "\\PC{0,20}") {
+            let _ = Notebook::parse(&text);
+            let mut edited = SAMPLE.to_string();
+            let at = edited.char_indices().map(|(i, _)| i).nth(cut % SAMPLE.chars().count()).unwrap_or(0);
+            edited.insert_str(at, &insert);
+            if let Ok(nb) = Notebook::parse(&edited) {
+                proptest::prop_assert_eq!(Notebook::parse(&nb.to_markdown()).ok(), Some(nb));
+            }
+        }
+    }
+
     #[test]
     fn malformed_files_give_clear_errors() {
         assert_eq!(Notebook::parse("no front matter"), Err(FormatError::MissingFrontMatter));

@@ -81,6 +81,17 @@ mod tests {
         assert_eq!(decode(&link), Ok(payload()));
     }
 
+    proptest::proptest! {
+        /// Random text and random bytes behind a valid prefix never panic.
+        #[test]
+        fn random_input_never_panics(text in ".{0,200}", bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
+            let _ = decode(&text);
+            let _ = decode(&format!("v1.{text}"));
+            let _ = decode(&format!("v1.{}", URL_SAFE_NO_PAD.encode(&bytes)));
+            let _ = decode(&format!("v1.{}", URL_SAFE_NO_PAD.encode(miniz_oxide::deflate::compress_to_vec(&bytes, 6))));
+        }
+    }
+
     #[test]
     fn broken_links_are_reported() {
         let link = encode(&payload());
