@@ -278,6 +278,29 @@ fn backward_dt0(options: &OdeOptions, dt0: Option<f64>) -> Option<f64> {
     }
 }
 
+/// Integrates an adjoint system `field` backwards from `z1` at `t1` to `t0`
+/// (same solver and controller as the forward solve, final state only).
+/// Returns `z(t0)` and the backward statistics.
+#[allow(clippy::too_many_arguments)]
+fn solve_backward(
+    field: impl FnMut(f64, &Vec<f64>) -> Result<Vec<f64>, SolveError>,
+    solver: Solver,
+    t0: f64,
+    t1: f64,
+    dt0: Option<f64>,
+    z1: &Vec<f64>,
+    options: &OdeOptions,
+) -> Result<(Vec<f64>, OdeStats), SolveError> {
+    let opts = OdeOptions { save_at: SaveAt::Final, dense: false, ..options.clone() };
+    let back = solve_ode(field, solver, t1, t0, backward_dt0(options, dt0), z1, &opts)?;
+    let z0 = back
+        .ys
+        .last()
+        .cloned()
+        .ok_or_else(|| SolveError::BadArgument("the backward solve saved nothing".into()))?;
+    Ok((z0, back.stats))
+}
+
 /// Optimise-then-discretise, backsolve: the continuous adjoint of Chen et
 /// al. (2018), integrating `[y, a, g]` backwards from `t1` to `t0` (see the
 /// module docs). `dt0` is the forward first step (negated for constant
@@ -307,12 +330,7 @@ where
     let mut z1 = y1.clone();
     z1.extend_from_slice(&a1);
     z1.extend(std::iter::repeat_n(0.0, n_params));
-    let opts = OdeOptions {
-        save_at: SaveAt::Final,
-        dense: false,
-        ..options.clone()
-    };
-    let back = solve_ode(
+    let (z0, back) = solve_backward(
         |t, z: &Vec<f64>| {
             let (y, a) = (&z[..n], &z[n..2 * n]);
             let (fy, gy, gp) = eval_vjp(f, &params, t, y, a)?;
@@ -322,22 +340,19 @@ where
             Ok(dz)
         },
         solver,
-        t1,
         t0,
-        backward_dt0(options, dt0),
+        t1,
+        dt0,
         &z1,
-        &opts,
+        options,
     )?;
-    let z0 = back
-        .last()
-        .ok_or_else(|| SolveError::BadArgument("the backward solve saved nothing".into()))?;
     Ok(AdjointGradients {
         loss: loss_value,
         y1,
         grad_y0: z0[n..2 * n].to_vec(),
         grad_params: unflatten(&z0[2 * n..], &params)?,
         forward: fwd.stats,
-        backward: Some(back.stats),
+        backward: Some(back),
     })
 }
 
@@ -373,12 +388,7 @@ where
     let mut z1 = a1;
     z1.extend(std::iter::repeat_n(0.0, n_params));
     let (lo, hi) = (t0.min(t1), t0.max(t1));
-    let opts = OdeOptions {
-        save_at: SaveAt::Final,
-        dense: false,
-        ..options.clone()
-    };
-    let back = solve_ode(
+    let (z0, back) = solve_backward(
         |t, z: &Vec<f64>| {
             let y = dense.evaluate(t.clamp(lo, hi))?;
             let (_, gy, gp) = eval_vjp(f, &params, t, &y, &z[..n])?;
@@ -387,21 +397,18 @@ where
             Ok(dz)
         },
         solver,
-        t1,
         t0,
-        backward_dt0(options, dt0),
+        t1,
+        dt0,
         &z1,
-        &opts,
+        options,
     )?;
-    let z0 = back
-        .last()
-        .ok_or_else(|| SolveError::BadArgument("the backward solve saved nothing".into()))?;
     Ok(AdjointGradients {
         loss: loss_value,
         y1,
         grad_y0: z0[..n].to_vec(),
         grad_params: unflatten(&z0[n..], &params)?,
         forward: fwd.stats,
-        backward: Some(back.stats),
+        backward: Some(back),
     })
 }
