@@ -6,13 +6,12 @@
 //! renders prose, editors and the outputs the worker streams back.
 //!
 //! Routing lives in the URL fragment ([`route`]), so any static host serves
-//! the app without rewrites. Plots are drawn as SVG strings ([`plot`]),
-//! which keeps them testable natively.
+//! the app without rewrites. Plots are drawn as SVG strings by
+//! `odeon_notebook::svg`, the renderer the CLI and the widget share.
 //!
-//! Native builds compile the pure parts ([`route`], [`plot`]) only; the
+//! Native builds compile the pure part ([`route`]) only; the
 //! components live in the wasm-only `web` module.
 
-pub mod plot;
 pub mod route;
 
 #[cfg(target_arch = "wasm32")]

@@ -12,7 +12,7 @@ use odeon_notebook::{Block, Cell, Notebook, shipped};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
-use crate::plot::plot_svg;
+use odeon_notebook::svg::plot_svg;
 use crate::route::{Route, notebook_hash, parse_hash};
 
 /// Entry point: mounts the app.
@@ -343,6 +343,7 @@ fn apply_event(cell: &CellView, event: &Event) {
             debug_set(&["metrics", &cell.name.get_value(), name], (*value).into());
             cell.outputs.update(|o| o.push(Output::Metric { name: name.clone(), value: *value }));
         }
+        Event::Table { .. } | Event::Criterion { .. } => {}
     }
 }
 

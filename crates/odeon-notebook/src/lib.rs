@@ -6,9 +6,11 @@
 //! * [`render`]: Markdown to HTML with `$...$` math as MathML (no JavaScript);
 //! * [`link`]: the share-link codec (deflate + base64url, with a format version);
 //! * [`events`]: the typed outputs a running cell streams (progress, logs,
-//!   plots, metrics), shared by the worker, the page and the CLI;
+//!   plots, tables, metrics, success criteria), shared by the worker, the
+//!   page and the CLI;
 //! * [`runtime`] (feature `runtime`): the Rhai session that runs cells over
 //!   Odeon's real API;
+//! * [`svg`]: plots as standalone SVG and their data as CSV (page, widget, CLI);
 //! * [`shipped`]: the notebooks that ship with Odeon.
 
 pub mod events;
@@ -19,5 +21,6 @@ pub mod render;
 #[cfg(feature = "runtime")]
 pub mod runtime;
 pub mod shipped;
+pub mod svg;
 
 pub use format::{Block, Cell, FormatError, Meta, Notebook};

@@ -140,13 +140,7 @@ fn loss_plot(key: &str, title: &str, losses: &[f32]) -> Event {
         xs.push((i * stride + chunk.len()) as f32);
         ys.push(chunk.iter().sum::<f32>() / chunk.len() as f32);
     }
-    Event::Plot(Plot {
-        key: key.into(),
-        title: title.into(),
-        series: vec![Series { name: "loss".into(), kind: SeriesKind::Line, xs, ys }],
-        log_y: true,
-        equal_axes: false,
-    })
+    Event::Plot(Plot { log_y: true, ..Plot::new(key, title, vec![Series::new("loss", SeriesKind::Line, xs, ys)]) })
 }
 
 fn register_api(engine: &mut Engine) {
@@ -270,13 +264,7 @@ fn register_api(engine: &mut Engine) {
         if xs.len() != ys.len() {
             return Err(script_error(format!("line_plot_xy: {} x values but {} y values", xs.len(), ys.len())));
         }
-        emit(Event::Plot(Plot {
-            key: title.into(),
-            title: title.into(),
-            series: vec![Series { name: title.into(), kind: SeriesKind::Line, xs, ys }],
-            log_y: false,
-            equal_axes: false,
-        }));
+        emit(Event::Plot(Plot::new(title, title, vec![Series::new(title, SeriesKind::Line, xs, ys)])));
         Ok(())
     });
     engine.register_fn("sliced_w2", |a: Points, b: Points, seed: i64| -> Fallible<f64> {
@@ -296,9 +284,9 @@ fn register_api(engine: &mut Engine) {
                 .try_cast::<Points>()
                 .ok_or_else(|| script_error(format!("scatter: `{name}` is not a set of points")))?;
             let (xs, ys) = points_xy(&points.0);
-            series.push(Series { name: name.to_string(), kind: SeriesKind::Scatter, xs, ys });
+            series.push(Series::new(name.to_string(), SeriesKind::Scatter, xs, ys));
         }
-        emit(Event::Plot(Plot { key: title.into(), title: title.into(), series, log_y: false, equal_axes: true }));
+        emit(Event::Plot(Plot { equal_axes: true, ..Plot::new(title, title, series) }));
         Ok(())
     });
     engine.register_fn("line_plot", |title: &str, values: Array| -> Fallible<()> {
