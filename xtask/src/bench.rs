@@ -11,6 +11,11 @@
 //!
 //! Prints a markdown table, then the raw JSON lines (also written to
 //! `bench/results/latest.jsonl`).
+//!
+//! `cargo xtask bench load [--runs N]` is separate: it serves the existing
+//! `dist/` (cross-origin isolated, as `serve` does) and runs
+//! `bench/load_bench.mjs` against it: gallery time to interactive, cold and
+//! warm (service worker), and the bytes of a first visit.
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -19,12 +24,16 @@ use std::process::{Command, Stdio};
 use anyhow::{Context, Result, bail};
 
 use crate::tools::{self, cargo, run};
-use crate::workspace_root;
+use crate::{dist_dir, serve, workspace_root};
 
-const USAGE: &str = "usage: cargo xtask bench [--quick] [--no-native] [--no-jax] [--no-browser]";
+const USAGE: &str = "usage: cargo xtask bench [--quick] [--no-native] [--no-jax] [--no-browser]\n       \
+                     cargo xtask bench load [--runs N]   (load time and size of dist/)";
 
 /// Entry point of `cargo xtask bench`.
 pub(crate) fn bench(rest: &[String]) -> Result<()> {
+    if rest.first().map(String::as_str) == Some("load") {
+        return load(&rest[1..]);
+    }
     let (mut quick, mut native, mut jax, mut browser) = (false, true, true, true);
     for arg in rest {
         match arg.as_str() {
@@ -110,6 +119,38 @@ pub(crate) fn bench(rest: &[String]) -> Result<()> {
     }
     println!("```");
     Ok(())
+}
+
+/// `cargo xtask bench load`: serve `dist/` and run `bench/load_bench.mjs`.
+fn load(rest: &[String]) -> Result<()> {
+    let mut runs = String::from("7");
+    let mut iter = rest.iter();
+    while let Some(arg) = iter.next() {
+        match arg.as_str() {
+            "--runs" => runs.clone_from(iter.next().context("--runs needs a value")?),
+            other => bail!("unknown bench load option `{other}`; {USAGE}"),
+        }
+    }
+    let root = workspace_root();
+    let dist = dist_dir();
+    if !dist.join("index.html").is_file() {
+        bail!("{} has no index.html; run `cargo xtask build` first", dist.display());
+    }
+    tools::ensure_system_packages(false)?;
+    let bench_dir = root.join("bench");
+    tools::ensure_npm_ci(&bench_dir, "playwright-core", "the benchmark npm packages")?;
+    let results = bench_dir.join("results");
+    std::fs::create_dir_all(&results).with_context(|| format!("cannot create {}", results.display()))?;
+    let server = serve::start(&dist, 0, true)?;
+    let url = format!("http://127.0.0.1:{}/", server.port());
+    println!("xtask: serving {} at {url} (cross-origin isolated)", dist.display());
+    let result = run(Command::new("node")
+        .arg(bench_dir.join("load_bench.mjs"))
+        .arg(&url)
+        .args(["--runs", &runs, "--json"])
+        .arg(results.join("load-latest.json")));
+    server.stop();
+    result
 }
 
 /// The cargo target directory (`CARGO_TARGET_DIR` or `<root>/target`).

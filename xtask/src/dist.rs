@@ -1,4 +1,9 @@
 //! `cargo xtask build`: compile the wasm crates and assemble `dist/`.
+//!
+//! `dist/` gets the wasm-bindgen output (`pkg/`), the contents of `web/` and
+//! `public/`, the code-cell editor bundled from `editor/` (`editor.js`, by
+//! esbuild through `editor/build.mjs`), and last the service worker
+//! `sw.js` with this build's version and file list filled in.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -84,21 +89,140 @@ pub(crate) fn build() -> Result<()> {
     if !dist.join("index.html").is_file() {
         println!("xtask: warning: dist/index.html is missing (web/index.html not written yet?)");
     }
+    bundle_editor(&root, &dist)?;
+    write_service_worker()?;
 
     println!("xtask: dist ready at {}", dist.display());
-    for (_, stem) in WASM_CRATES {
-        let file = pkg.join(format!("{stem}_bg.wasm"));
+    let mut shown: Vec<String> = WASM_CRATES
+        .iter()
+        .map(|(_, stem)| format!("pkg/{stem}_bg.wasm"))
+        .collect();
+    shown.push("editor.js".to_string());
+    for name in shown {
+        let file = dist.join(&name);
         let size = fs::metadata(&file)
-            .with_context(|| format!("wasm-bindgen did not write {}", file.display()))?
+            .with_context(|| format!("the build did not write {}", file.display()))?
             .len();
         println!(
             "  {:<24} {:>10} bytes ({:.2} MiB)",
-            format!("pkg/{stem}_bg.wasm"),
+            name,
             size,
             size as f64 / (1024.0 * 1024.0)
         );
     }
     Ok(())
+}
+
+/// Bundle the CodeMirror editor (`editor/`) into `dist/editor.js`, installing
+/// its npm packages (`npm ci`) first when they are missing.
+fn bundle_editor(root: &Path, dist: &Path) -> Result<()> {
+    let editor = root.join("editor");
+    tools::ensure_npm_ci(
+        &editor,
+        "esbuild",
+        "the editor's npm packages (CodeMirror, esbuild)",
+    )?;
+    run(Command::new("node")
+        .arg("build.mjs")
+        .arg(dist.join("editor.js"))
+        .current_dir(&editor))
+}
+
+/// Placeholders in `web/sw.js` that the build fills in.
+const SW_VERSION: &str = "__ODEON_BUILD_VERSION__";
+const SW_FILES: &str = "[/* __ODEON_PRECACHE__ */]";
+/// Folders of `dist/` that the service worker does not precache (still in the
+/// version hash): `npm/` holds the `@odeon/widget` package for bundlers, whose
+/// wasm would double a visitor's background download for no use to the app.
+const NOT_PRECACHED: [&str; 1] = ["npm/"];
+
+/// Write `dist/sw.js` from `web/sw.js` with the build version (a hash of the
+/// path and contents of every file in `dist/` but `sw.js` and source maps)
+/// and the list of files to precache (the same, less [`NOT_PRECACHED`]), as
+/// URLs relative to the worker. `build` calls it last; call it again after
+/// anything else writes into `dist/`, so the version covers those files too.
+pub(crate) fn write_service_worker() -> Result<()> {
+    fill_service_worker(&workspace_root().join("web").join("sw.js"), &dist_dir())
+}
+
+fn fill_service_worker(template: &Path, dist: &Path) -> Result<()> {
+    let sw = dist.join("sw.js");
+    let source = fs::read_to_string(template)
+        .with_context(|| format!("cannot read {}", template.display()))?;
+    if !source.contains(SW_VERSION) || !source.contains(SW_FILES) {
+        bail!(
+            "{} lacks the placeholders {SW_VERSION} and {SW_FILES}",
+            template.display()
+        );
+    }
+    let mut files = Vec::new();
+    list_files(dist, dist, &mut files)?;
+    files.retain(|f| f != "sw.js" && !f.ends_with(".map"));
+    files.sort();
+    let mut hash = Fnv64::default();
+    for file in &files {
+        let bytes =
+            fs::read(dist.join(file)).with_context(|| format!("cannot read dist/{file}"))?;
+        hash.write(file.as_bytes());
+        hash.write(&[0]);
+        hash.write(&(bytes.len() as u64).to_le_bytes());
+        hash.write(&bytes);
+    }
+    let version = format!("{:016x}", hash.0);
+    let urls: Vec<String> = files
+        .iter()
+        .filter(|f| !NOT_PRECACHED.iter().any(|dir| f.starts_with(dir)))
+        .map(|f| format!("./{f}"))
+        .collect();
+    let list = serde_json::to_string(&urls)?;
+    let filled = source
+        .replace(SW_VERSION, &version)
+        .replace(SW_FILES, &list);
+    fs::write(&sw, filled).with_context(|| format!("cannot write {}", sw.display()))?;
+    println!(
+        "xtask: service worker: build {version}, {} of {} files to precache",
+        urls.len(),
+        files.len()
+    );
+    Ok(())
+}
+
+/// Every file under `dir`, as a `/`-separated path relative to `base`.
+fn list_files(base: &Path, dir: &Path, out: &mut Vec<String>) -> Result<()> {
+    for entry in fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))? {
+        let entry = entry?;
+        let path = entry.path();
+        if entry.file_type()?.is_dir() {
+            list_files(base, &path, out)?;
+        } else {
+            let relative = path.strip_prefix(base)?;
+            let parts: Vec<String> = relative
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect();
+            out.push(parts.join("/"));
+        }
+    }
+    Ok(())
+}
+
+/// 64-bit FNV-1a: a small, stable content hash for the cache version (not
+/// for security; a changed build only needs a different name).
+struct Fnv64(u64);
+
+impl Default for Fnv64 {
+    fn default() -> Self {
+        Self(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Fnv64 {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 ^= u64::from(b);
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
 }
 
 /// Copy the contents of `src` into `dst` recursively (merging folders).
@@ -116,4 +240,52 @@ fn copy_dir(src: &Path, dst: &Path) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn service_worker_gets_version_and_file_list() -> Result<()> {
+        let dir = std::env::temp_dir().join(format!("odeon-sw-test-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let dist = dir.join("dist");
+        fs::create_dir_all(dist.join("pkg"))?;
+        fs::create_dir_all(dist.join("npm/odeon-widget"))?;
+        fs::write(dist.join("index.html"), "<p>hi</p>")?;
+        fs::write(dist.join("pkg/a.wasm"), [0u8, 1, 2])?;
+        fs::write(dist.join("pkg/a.js.map"), "{}")?;
+        fs::write(dist.join("npm/odeon-widget/w.wasm"), [3u8])?;
+        let template = dir.join("sw.js");
+        fs::write(
+            &template,
+            format!("const BUILD = '{SW_VERSION}';\nconst FILES = {SW_FILES};\n"),
+        )?;
+        fill_service_worker(&template, &dist)?;
+        let first = fs::read_to_string(dist.join("sw.js"))?;
+        assert!(
+            first.contains(r#"const FILES = ["./index.html","./pkg/a.wasm"];"#),
+            "{first}"
+        );
+        assert!(!first.contains(SW_VERSION));
+
+        // Filling again gives the same file; any file's change, even one
+        // not precached, gives another version.
+        fill_service_worker(&template, &dist)?;
+        assert_eq!(fs::read_to_string(dist.join("sw.js"))?, first);
+        fs::write(dist.join("npm/odeon-widget/w.wasm"), [4u8])?;
+        fill_service_worker(&template, &dist)?;
+        let second = fs::read_to_string(dist.join("sw.js"))?;
+        assert_ne!(first, second);
+        fs::write(dist.join("index.html"), "<p>hello</p>")?;
+        fill_service_worker(&template, &dist)?;
+        assert_ne!(fs::read_to_string(dist.join("sw.js"))?, second);
+
+        // A template without the placeholders is an error, not a silent no-op.
+        fs::write(&template, "// nothing to fill")?;
+        assert!(fill_service_worker(&template, &dist).is_err());
+        let _ = fs::remove_dir_all(&dir);
+        Ok(())
+    }
 }

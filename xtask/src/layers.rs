@@ -12,6 +12,7 @@ pub(crate) const LAYERS: &[(&str, u32)] = &[
     ("odeon-methods", 4),
     ("odeon-notebook", 5),
     ("odeon-worker", 6),
+    ("odeon-widget", 6),
     ("odeon-cli", 6),
     ("odeon-bench", 6),
     ("odeon-app", 7),

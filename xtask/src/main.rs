@@ -14,6 +14,7 @@ mod layers;
 mod serve;
 mod test;
 mod tools;
+mod widget;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -55,7 +56,8 @@ fn run() -> Result<()> {
     match command.as_str() {
         "build" => {
             no_extra_args(&rest)?;
-            dist::build()
+            dist::build()?;
+            widget::build()
         }
         "serve" => serve_command(&rest),
         "test" => {
@@ -105,6 +107,7 @@ fn serve_command(rest: &[String]) -> Result<()> {
     }
     if build {
         dist::build()?;
+        widget::build()?;
     }
     let dist = dist_dir();
     if !dist.join("index.html").is_file() {

@@ -184,14 +184,36 @@ pub(crate) fn ensure_system_packages(vulkan: bool) -> Result<()> {
 
 /// Make sure `e2e/node_modules` exists (`npm ci` from the committed lockfile).
 pub(crate) fn ensure_npm_packages(e2e: &Path) -> Result<()> {
-    if e2e.join("node_modules").join("playwright-core").is_dir() {
+    ensure_npm_ci(e2e, "playwright-core", "the e2e npm packages")
+}
+
+/// Run `npm ci` (from the committed `package-lock.json`) in `dir` when
+/// `dir/node_modules/<marker>` is missing or the lockfile changed since the
+/// last install (npm records its install in `node_modules/.package-lock.json`).
+/// `what` names the packages in the message.
+pub(crate) fn ensure_npm_ci(dir: &Path, marker: &str, what: &str) -> Result<()> {
+    let modules = dir.join("node_modules");
+    let modified = |path: &Path| std::fs::metadata(path).and_then(|m| m.modified()).ok();
+    let stale = match (
+        modified(&dir.join("package-lock.json")),
+        modified(&modules.join(".package-lock.json")),
+    ) {
+        (Some(lock), Some(installed)) => lock > installed,
+        _ => false,
+    };
+    if modules.join(marker).is_dir() && !stale {
         return Ok(());
     }
     println!(
-        "xtask: installing the e2e npm packages (npm ci in {})",
-        e2e.display()
+        "xtask: installing {what} (npm ci in {}{})",
+        dir.display(),
+        if stale {
+            "; package-lock.json changed"
+        } else {
+            ""
+        }
     );
     run(Command::new("npm")
         .args(["ci", "--no-audit", "--no-fund"])
-        .current_dir(e2e))
+        .current_dir(dir))
 }

@@ -2,7 +2,9 @@
 //!
 //! The native runner: `odeon run <id | file.md | share link> [--profile P]`
 //! runs every cell of a notebook with the same runtime the browser worker
-//! uses and prints the same events as text, ending with the metrics table.
+//! uses and prints the same events as text, ending with the metrics table
+//! and the success criteria; it writes every plot as an SVG file and exits
+//! with an error when a criterion fails.
 //! The playground's share links open here too, so a run seen in the browser
 //! can be repeated natively (and at larger sizes).
 
@@ -10,7 +12,10 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use anyhow::{Context, Result, anyhow, bail};
-use odeon_notebook::events::Event;
+use std::path::{Path, PathBuf};
+
+use odeon_notebook::events::{Event, Plot};
+use odeon_notebook::svg;
 use odeon_notebook::link;
 use odeon_notebook::runtime::{Host, Session};
 use odeon_notebook::{Notebook, shipped};
@@ -52,22 +57,80 @@ pub fn resolve(source: &str, profile: Option<&str>) -> Result<RunRequest> {
     Ok(RunRequest { text, profile })
 }
 
+/// A success criterion as checked in a run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CriterionResult {
+    /// Cell that checked it.
+    pub cell: String,
+    /// The criterion in words.
+    pub name: String,
+    /// The one-line text form (`criterion PASS: ...`).
+    pub text: String,
+    /// Whether it was met.
+    pub passed: bool,
+}
+
+/// What a run produced besides its text lines.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RunReport {
+    /// Metrics as `(cell, name, value)`, in order.
+    pub metrics: Vec<(String, String, f64)>,
+    /// Every criterion checked.
+    pub criteria: Vec<CriterionResult>,
+    /// The final version of every plot, as `(cell, plot)`, in order.
+    pub plots: Vec<(String, Plot)>,
+}
+
+impl RunReport {
+    /// The criteria that failed.
+    pub fn failed(&self) -> Vec<&CriterionResult> {
+        self.criteria.iter().filter(|c| !c.passed).collect()
+    }
+
+    /// Writes every plot as `<dir>/<cell>-<title>.svg`; returns the paths.
+    pub fn write_plots(&self, dir: &Path) -> Result<Vec<PathBuf>> {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let mut paths = Vec::new();
+        for (cell, plot) in &self.plots {
+            let path = dir.join(format!("{}-{}.svg", svg::file_stem(cell), svg::file_stem(&plot.title)));
+            std::fs::write(&path, svg::plot_svg(plot)).with_context(|| format!("cannot write {}", path.display()))?;
+            paths.push(path);
+        }
+        Ok(paths)
+    }
+}
+
 /// Runs every cell in order; `out` receives each event's text line.
-/// Returns the metrics as `(cell, name, value)`.
-pub fn run(request: &RunRequest, out: &mut dyn FnMut(&str)) -> Result<Vec<(String, String, f64)>> {
+pub fn run(request: &RunRequest, out: &mut dyn FnMut(&str)) -> Result<RunReport> {
     let notebook = Notebook::parse(&request.text).context("the notebook is malformed")?;
     let mut session = Session::new(notebook.meta.seed, &request.profile);
-    let metrics = Rc::new(RefCell::new(Vec::new()));
+    let report = Rc::new(RefCell::new(RunReport::default()));
     for cell in notebook.cells() {
         out(&format!("== cell {}", cell.name));
         let lines = Rc::new(RefCell::new(Vec::new()));
-        let (sink, metric_sink, name) = (Rc::clone(&lines), Rc::clone(&metrics), cell.name.clone());
+        let (sink, report_sink, name) = (Rc::clone(&lines), Rc::clone(&report), cell.name.clone());
         let host = Host {
             emit: Box::new(move |event: Event| {
-                if let Event::Metric { name: metric, value } = &event {
-                    metric_sink.borrow_mut().push((name.clone(), metric.clone(), *value));
+                let mut report = report_sink.borrow_mut();
+                match &event {
+                    Event::Metric { name: metric, value } => report.metrics.push((name.clone(), metric.clone(), *value)),
+                    Event::Criterion { name: criterion, passed, .. } => report.criteria.push(CriterionResult {
+                        cell: name.clone(),
+                        name: criterion.clone(),
+                        text: event.to_text(),
+                        passed: *passed,
+                    }),
+                    Event::Plot(plot) => {
+                        let same = report.plots.iter_mut().find(|(c, p)| *c == name && p.key == plot.key);
+                        match same {
+                            Some(existing) => existing.1 = plot.clone(),
+                            None => report.plots.push((name.clone(), plot.clone())),
+                        }
+                    }
+                    _ => {}
                 }
-                // Progress is printed every 10%, not every step.
+                // Progress is printed every 10%, not every step; live loss
+                // curves only once (the final one).
                 let keep = match &event {
                     Event::Progress { done, total, .. } => (done * 10 / total.max(&1)) != ((done - 1) * 10 / total.max(&1)),
                     Event::Plot(p) => p.key != "loss",
@@ -83,7 +146,7 @@ pub fn run(request: &RunRequest, out: &mut dyn FnMut(&str)) -> Result<Vec<(Strin
         lines.borrow().iter().for_each(|l| out(l));
         result.map_err(|e| anyhow!("cell \"{}\" failed: {e}", cell.name))?;
     }
-    Ok(metrics.take())
+    Ok(report.take())
 }
 
 #[cfg(test)]
@@ -94,7 +157,8 @@ mod tests {
     fn runs_the_shipped_notebook_and_a_share_link_identically() {
         let request = resolve("rectified-flow", Some("ci")).expect("shipped");
         let mut lines = Vec::new();
-        let metrics = run(&request, &mut |l| lines.push(l.to_string())).expect("runs");
+        let report = run(&request, &mut |l| lines.push(l.to_string())).expect("runs");
+        let metrics = report.metrics.clone();
         let names: Vec<&str> = metrics.iter().map(|(_, n, _)| n.as_str()).collect();
         assert!(names.contains(&"sliced W2 (samples)"), "{names:?}");
         assert!(metrics.iter().all(|(_, _, v)| v.is_finite()));
@@ -102,7 +166,13 @@ mod tests {
 
         let share = link::encode(&link::SharePayload { id: "rectified-flow".into(), text: request.text.clone(), profile: "ci".into() });
         let again = run(&resolve(&format!("http://x/#/nb/rectified-flow?s={share}"), None).expect("link"), &mut |_| {}).expect("runs");
-        assert_eq!(metrics, again);
+        assert_eq!(report, again);
+
+        let dir = std::env::temp_dir().join(format!("odeon-cli-test-{}", std::process::id()));
+        let paths = report.write_plots(&dir).expect("writes");
+        assert!(paths.iter().any(|p| p.ends_with("train-training-loss.svg")), "{paths:?}");
+        assert!(std::fs::read_to_string(&paths[0]).expect("svg").starts_with("<svg xmlns"));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// The shipped notebook at its defaults meets its success criterion:
@@ -110,10 +180,21 @@ mod tests {
     #[test]
     #[cfg_attr(debug_assertions, ignore = "numerical criterion: run with --release")]
     fn shipped_defaults_meet_the_criterion() {
-        let metrics = run(&resolve("rectified-flow", None).expect("shipped"), &mut |_| {}).expect("runs");
-        let get = |name: &str| metrics.iter().find(|(_, n, _)| n == name).map(|(_, _, v)| *v).expect(name);
+        let report = run(&resolve("rectified-flow", None).expect("shipped"), &mut |_| {}).expect("runs");
+        assert!(!report.criteria.is_empty() && report.failed().is_empty(), "{:?}", report.criteria);
+        let get = |name: &str| report.metrics.iter().find(|(_, n, _)| n == name).map(|(_, _, v)| *v).expect(name);
         let (model, fresh) = (get("sliced W2 (samples)"), get("sliced W2 (fresh target draw)"));
         assert!(model <= 1.5 * fresh, "sliced W2 {model} vs fresh draw {fresh}");
+    }
+
+    #[test]
+    fn failed_criteria_are_reported() {
+        let text = "---\nid: t\ntitle: T\nsummary: s\ntags: x\npaper: p\nyear: 2024\nseed: 0\n---\n# T\n\n```rhai name=check\ncriterion(\"one is below zero\", 1.0, \"<\", 0.0);\ncriterion(\"one is positive\", 1.0, \">\", 0.0);\n```\n";
+        let report = run(&RunRequest { text: text.into(), profile: "ci".into() }, &mut |_| {}).expect("runs");
+        assert_eq!(report.criteria.len(), 2);
+        let failed = report.failed();
+        assert_eq!(failed.len(), 1);
+        assert_eq!(failed[0].text, "criterion FAIL: one is below zero: 1 < 0");
     }
 
     #[test]

@@ -61,6 +61,14 @@ impl VelocityModel {
     }
 
     fn input(&self, x: &Tensor, t: &[f32]) -> Result<Tensor, MethodError> {
+        if x.shape().len() != 2 || x.shape()[1] != self.dim {
+            return Err(MethodError::Config(format!(
+                "the model works on {}-D points, but got points of shape {:?} ({} per point)",
+                self.dim,
+                x.shape(),
+                x.shape().get(1).map_or("no coordinates".to_string(), |d| format!("{d} coordinates"))
+            )));
+        }
         Ok(Tensor::concat(&[x, &time_features(t)?], 1)?)
     }
 

@@ -8,11 +8,13 @@
 //! * [`events`]: the typed outputs a running cell streams (progress, logs,
 //!   plots, tables, metrics, success criteria), shared by the worker, the
 //!   page and the CLI;
+//! * [`api`]: the script API reference (the `#/api` page, `odeon api`);
 //! * [`runtime`] (feature `runtime`): the Rhai session that runs cells over
 //!   Odeon's real API;
 //! * [`svg`]: plots as standalone SVG and their data as CSV (page, widget, CLI);
 //! * [`shipped`]: the notebooks that ship with Odeon.
 
+pub mod api;
 pub mod events;
 pub mod format;
 pub mod link;

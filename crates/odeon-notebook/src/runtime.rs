@@ -21,7 +21,10 @@ use odeon_nn::Activation;
 use odeon_tensor::{SeedStream, Tensor};
 use rhai::{Array, Dynamic, Engine, EvalAltResult, Map, Position, Scope};
 
-use crate::events::{Event, Plot, Series, SeriesKind};
+use crate::events::Event;
+
+mod outputs;
+use outputs::loss_plot;
 
 /// What the runtime needs from whoever runs it (worker, CLI, test).
 pub struct Host {
@@ -130,17 +133,6 @@ fn points_xy(points: &Tensor) -> (Vec<f32>, Vec<f32>) {
     let xs = data.chunks(d).map(|r| r[0]).collect();
     let ys = data.chunks(d).map(|r| if d > 1 { r[1] } else { 0.0 }).collect();
     (xs, ys)
-}
-
-fn loss_plot(key: &str, title: &str, losses: &[f32]) -> Event {
-    // At most ~400 points: every k-th loss, averaged over its window.
-    let stride = losses.len().div_ceil(400).max(1);
-    let (mut xs, mut ys) = (Vec::new(), Vec::new());
-    for (i, chunk) in losses.chunks(stride).enumerate() {
-        xs.push((i * stride + chunk.len()) as f32);
-        ys.push(chunk.iter().sum::<f32>() / chunk.len() as f32);
-    }
-    Event::Plot(Plot { log_y: true, ..Plot::new(key, title, vec![Series::new("loss", SeriesKind::Line, xs, ys)]) })
 }
 
 fn register_api(engine: &mut Engine) {
@@ -252,21 +244,6 @@ fn register_api(engine: &mut Engine) {
         out.insert("stiffness".into(), floats(run.stats.steps.iter().map(|s| s.stiffness).collect()));
         Ok(out)
     });
-    engine.register_fn("line_plot_xy", |title: &str, xs: Array, ys: Array| -> Fallible<()> {
-        let numbers = |values: &Array, what: &str| -> Fallible<Vec<f32>> {
-            values
-                .iter()
-                .map(|v| v.as_float().or_else(|_| v.as_int().map(|i| i as f64)).map(|f| f as f32))
-                .collect::<Result<_, _>>()
-                .map_err(|t| script_error(format!("line_plot_xy: the {what} must be numbers, found {t}")))
-        };
-        let (xs, ys) = (numbers(&xs, "x values")?, numbers(&ys, "y values")?);
-        if xs.len() != ys.len() {
-            return Err(script_error(format!("line_plot_xy: {} x values but {} y values", xs.len(), ys.len())));
-        }
-        emit(Event::Plot(Plot::new(title, title, vec![Series::new(title, SeriesKind::Line, xs, ys)])));
-        Ok(())
-    });
     engine.register_fn("sliced_w2", |a: Points, b: Points, seed: i64| -> Fallible<f64> {
         let mut rng = SeedStream::new(to_seed(seed), "metric/sliced-w2");
         Ok(f64::from(sliced_w2(&a.0, &b.0, 64, &mut rng).map_err(method_error)?))
@@ -277,34 +254,70 @@ fn register_api(engine: &mut Engine) {
         Ok(counts.into_iter().map(Dynamic::from_int).collect())
     });
 
-    engine.register_fn("scatter", |title: &str, layers: Map| -> Fallible<()> {
-        let mut series = Vec::new();
-        for (name, value) in layers {
-            let points = value
-                .try_cast::<Points>()
-                .ok_or_else(|| script_error(format!("scatter: `{name}` is not a set of points")))?;
-            let (xs, ys) = points_xy(&points.0);
-            series.push(Series::new(name.to_string(), SeriesKind::Scatter, xs, ys));
+    engine.register_fn("log_density_grid", |target: &mut RingMixture, options: Map| -> Fallible<Map> {
+        check_keys(&options, &["extent", "n"], "log_density_grid")?;
+        let extent = get_float(&options, "extent", 6.0)?;
+        let n = get_int(&options, "n", 48, 2, 128)? as usize;
+        if !(extent > 0.0 && extent.is_finite()) {
+            return Err(script_error("log_density_grid: `extent` must be a positive number"));
         }
-        emit(Event::Plot(Plot { equal_axes: true, ..Plot::new(title, title, series) }));
-        Ok(())
+        let points = grid_points(extent as f32, n);
+        let values = target.log_density(&points).map_err(method_error)?;
+        let rows: Array = values.chunks(n).map(|row| Dynamic::from_array(row.iter().map(|&v| Dynamic::from_float(v)).collect())).collect();
+        Ok(grid_map(rows, extent))
     });
-    engine.register_fn("line_plot", |title: &str, values: Array| -> Fallible<()> {
-        let ys: Vec<f32> = values
-            .iter()
-            .map(|v| v.as_float().or_else(|_| v.as_int().map(|i| i as f64)).map(|f| f as f32))
-            .collect::<Result<_, _>>()
-            .map_err(|t| script_error(format!("line_plot needs numbers, found {t}")))?;
-        emit(loss_plot(title, title, &ys));
-        Ok(())
+    engine.register_fn("velocity_field", |model: &mut Model, t: f64, options: Map| -> Fallible<Map> {
+        check_keys(&options, &["extent", "n"], "velocity_field")?;
+        let extent = get_float(&options, "extent", 6.0)?;
+        let n = get_int(&options, "n", 16, 2, 64)? as usize;
+        if !(0.0..=1.0).contains(&t) {
+            return Err(script_error(format!("velocity_field: the time must be between 0 and 1; got {t}")));
+        }
+        let points = grid_points(extent as f32, n);
+        let v = model.0.borrow().velocity(&points, t as f32).map_err(method_error)?;
+        let (xs, ys) = points_xy(&points);
+        let (us, vs) = points_xy(&v);
+        let array = |v: Vec<f32>| Dynamic::from_array(v.into_iter().map(|x| Dynamic::from_float(f64::from(x))).collect());
+        let mut out = Map::new();
+        out.insert("x".into(), array(xs));
+        out.insert("y".into(), array(ys));
+        out.insert("u".into(), array(us));
+        out.insert("v".into(), array(vs));
+        Ok(out)
     });
-    engine.register_fn("metric", |name: &str, value: f64| {
-        emit(Event::Metric { name: name.into(), value });
-    });
-    engine.register_fn("metric", |name: &str, value: i64| {
-        emit(Event::Metric { name: name.into(), value: value as f64 });
-    });
+    outputs::register(engine);
 }
+
+/// Cell centres of an `n` x `n` grid over `[-extent, extent]^2`, row by row
+/// from the bottom (the layout `heatmap` expects).
+fn grid_points(extent: f32, n: usize) -> Tensor {
+    let h = 2.0 * extent / n as f32;
+    let mut data = Vec::with_capacity(2 * n * n);
+    for j in 0..n {
+        for i in 0..n {
+            data.push(-extent + h * (i as f32 + 0.5));
+            data.push(-extent + h * (j as f32 + 0.5));
+        }
+    }
+    Tensor::from_shape_vec(&[n * n, 2], data).unwrap_or_else(|_| Tensor::zeros(&[0, 2]))
+}
+
+fn grid_map(rows: Array, extent: f64) -> Map {
+    let range = || Dynamic::from_array(vec![Dynamic::from_float(-extent), Dynamic::from_float(extent)]);
+    let mut out = Map::new();
+    out.insert("values".into(), Dynamic::from_array(rows));
+    out.insert("x_range".into(), range());
+    out.insert("y_range".into(), range());
+    out
+}
+
+/// Script operations one cell may take (Rhai counts each expression step).
+/// Built-in functions (a whole training run) count as one, so only script
+/// loops come near it: at tens of millions per second this is a few seconds
+/// of pure script work, far beyond any notebook's needs.
+pub const MAX_OPERATIONS: u64 = 200_000_000;
+/// Deepest nesting of script function calls.
+pub const MAX_CALL_LEVELS: usize = 64;
 
 /// A running notebook: one Rhai engine and one scope shared by all cells.
 pub struct Session {
@@ -319,7 +332,8 @@ impl Session {
         engine.set_max_string_size(1 << 20);
         engine.set_max_array_size(1 << 22);
         engine.set_max_map_size(1 << 16);
-        engine.set_max_call_levels(64);
+        engine.set_max_call_levels(MAX_CALL_LEVELS);
+        engine.set_max_operations(MAX_OPERATIONS);
         engine.set_max_expr_depths(64, 32);
         engine.on_print(|text| emit(Event::Log { text: text.to_string() }));
         engine.on_debug(|text, _, _| emit(Event::Log { text: text.to_string() }));
@@ -329,6 +343,11 @@ impl Session {
         scope.push_constant("seed", seed as i64);
         scope.push_constant("profile", profile.to_string());
         Session { engine, scope }
+    }
+
+    /// Changes the per-cell budget of script steps (default [`MAX_OPERATIONS`]).
+    pub fn set_max_operations(&mut self, operations: u64) {
+        self.engine.set_max_operations(operations);
     }
 
     /// Runs one cell; outputs go to `host`. Variables the cell defines stay
@@ -347,15 +366,30 @@ impl Session {
                     let message = if stopped { "stopped by the user".to_string() } else { format!("in {name}: {}", inner_message(inner)) };
                     RunError { message, line, stopped }
                 }
-                ref other => RunError { message: strip_position(&other.to_string()), line, stopped: false },
+                ref other => RunError { message: inner_message(other), line, stopped: false },
             }
         })
     }
 }
 
+/// The error in words a user understands (Rhai's own wording for the rest).
 fn inner_message(err: &EvalAltResult) -> String {
     match err {
         EvalAltResult::ErrorRuntime(value, _) => value.to_string(),
+        EvalAltResult::ErrorTooManyOperations(_) => format!(
+            "this cell took more than {} million script steps without finishing: probably an endless loop. (Stop ends any cell at once.)",
+            MAX_OPERATIONS.div_ceil(1_000_000)
+        ),
+        EvalAltResult::ErrorStackOverflow(_) => format!(
+            "functions call each other more than {MAX_CALL_LEVELS} levels deep: is a recursion missing its end?"
+        ),
+        EvalAltResult::ErrorDataTooLarge(what, _) => format!(
+            "{what} grew too large (limits: text 1 MB, arrays 4 million items, maps 65536 keys)"
+        ),
+        EvalAltResult::ErrorFunctionNotFound(signature, _) => format!(
+            "there is no function {signature} (check the name and the argument types in the script API reference)"
+        ),
+        EvalAltResult::ErrorInFunctionCall(name, _, inner, _) => format!("in {name}: {}", inner_message(inner)),
         other => strip_position(&other.to_string()),
     }
 }

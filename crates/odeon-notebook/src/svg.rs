@@ -34,8 +34,16 @@ fn pad((lo, hi): (f32, f32), fraction: f32) -> (f32, f32) {
     (lo - fraction * span, hi + fraction * span)
 }
 
+/// A tick label: four significant digits at most.
 fn tick(value: f32) -> String {
-    format_number(f64::from(value)).chars().take(9).collect()
+    let v = f64::from(value);
+    let rounded = if v == 0.0 || !v.is_finite() {
+        v
+    } else {
+        let scale = 10f64.powi(3 - v.abs().log10().floor() as i32);
+        (v * scale).round() / scale
+    };
+    format_number(rounded)
 }
 
 /// Perceptually ordered colour ramp (dark blue to yellow) for `t` in [0, 1].
@@ -53,7 +61,7 @@ pub fn ramp(t: f32) -> (u8, u8, u8) {
 /// Renders a plot to a standalone `<svg>` document.
 pub fn plot_svg(plot: &Plot) -> String {
     let (width, height) = if plot.equal_axes { (440.0f32, 420.0f32) } else { (540.0, 280.0) };
-    let right = if plot.heatmap.is_some() { 64.0 } else { 12.0 };
+    let right = if plot.heatmap.is_some() { 78.0 } else { 12.0 };
     let (left, top, bottom) = (58.0f32, 28.0f32, if plot.labels[0].is_empty() { 30.0 } else { 42.0 });
     let tx = |x: f32| if plot.log_x { if x > 0.0 { x.log10() } else { f32::NAN } } else { x };
     let ty = |y: f32| if plot.log_y { if y > 0.0 { y.log10() } else { f32::NAN } } else { y };
@@ -92,8 +100,11 @@ pub fn plot_svg(plot: &Plot) -> String {
     if let Some(heat) = &plot.heatmap {
         heatmap_cells(&mut svg, heat, &sx, &sy);
     }
+    // Over a heat map, series start at the second colour (orange reads on
+    // both ends of the colour ramp).
+    let first_colour = usize::from(plot.heatmap.is_some());
     for (i, series) in plot.series.iter().enumerate() {
-        let colour = COLOURS[i % COLOURS.len()];
+        let colour = COLOURS[(i + first_colour) % COLOURS.len()];
         let name = escape(&series.name);
         match series.kind {
             SeriesKind::Scatter => {
@@ -149,12 +160,14 @@ pub fn plot_svg(plot: &Plot) -> String {
     svg.push_str("</svg>");
     let _ = write!(svg, "<rect x=\"{left}\" y=\"{top}\" width=\"{pw}\" height=\"{ph}\" class=\"plot-frame\"/>");
     let label = |v: f32, log: bool| if log { tick(10f32.powf(v)) } else { tick(v) };
+    let grid_class = if plot.heatmap.is_some() { "plot-frame" } else { "plot-grid" };
+    let grid_end = if plot.heatmap.is_some() { left } else { left + pw };
     for v in axis_ticks(yr, plot.log_y) {
         let y = py(v);
         let _ = write!(
             svg,
-            "<line x1=\"{left}\" x2=\"{}\" y1=\"{y:.1}\" y2=\"{y:.1}\" class=\"plot-grid\"/><text x=\"{}\" y=\"{:.1}\" class=\"plot-tick\" text-anchor=\"end\">{}</text>",
-            left + pw, left - 4.0, y + 3.5, label(v, plot.log_y)
+            "<line x1=\"{}\" x2=\"{grid_end}\" y1=\"{y:.1}\" y2=\"{y:.1}\" class=\"{grid_class}\"/><text x=\"{}\" y=\"{:.1}\" class=\"plot-tick\" text-anchor=\"end\">{}</text>",
+            left - 3.0, left - 4.0, y + 3.5, label(v, plot.log_y)
         );
     }
     for v in axis_ticks(xr, plot.log_x) {
@@ -206,6 +219,13 @@ fn axis_ticks((lo, hi): (f32, f32), log: bool) -> Vec<f32> {
         // Less than a decade: 1-2-5 values inside the range, if there are two.
         let ticks: Vec<f32> = ((lo.floor() as i32 - 1)..=(hi.ceil() as i32))
             .flat_map(|k| [1.0f32, 2.0, 5.0].map(|m| (m * 10f32.powi(k)).log10()))
+            .filter(|v| (lo..=hi).contains(v))
+            .collect();
+        if ticks.len() >= 2 {
+            return ticks;
+        }
+        let ticks: Vec<f32> = ((lo.floor() as i32 - 1)..=(hi.ceil() as i32))
+            .flat_map(|k| (1..10).map(move |m| (m as f32 * 10f32.powi(k)).log10()))
             .filter(|v| (lo..=hi).contains(v))
             .collect();
         if ticks.len() >= 2 {
@@ -277,8 +297,14 @@ fn colour_bar(svg: &mut String, heat: &Heatmap, x: f32, top: f32, height: f32) {
     }
     let _ = write!(
         svg,
-        "<text x=\"{}\" y=\"{}\" class=\"plot-tick\">{}</text><text x=\"{}\" y=\"{}\" class=\"plot-tick\">{}</text><text x=\"{}\" y=\"{}\" class=\"plot-tick\">{}</text>",
-        x + 15.0, top + 9.0, tick(hi), x + 15.0, top + height, tick(lo), x, top - 6.0, escape(&heat.label)
+        "<text x=\"{}\" y=\"{}\" class=\"plot-tick\">{}</text><text x=\"{}\" y=\"{}\" class=\"plot-tick\">{}</text>",
+        x + 15.0, top + 9.0, tick(hi), x + 15.0, top + height, tick(lo)
+    );
+    let (lx, ly) = (x + 60.0, top + height / 2.0);
+    let _ = write!(
+        svg,
+        "<text x=\"{lx}\" y=\"{ly}\" class=\"plot-label\" text-anchor=\"middle\" transform=\"rotate(-90 {lx} {ly})\">{}</text>",
+        escape(&heat.label)
     );
 }
 

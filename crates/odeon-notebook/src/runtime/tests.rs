@@ -84,3 +84,104 @@ fn same_seed_same_numbers() {
     };
     assert_eq!(run().to_bits(), run().to_bits());
 }
+
+fn run_one(script: &str) -> (Result<(), RunError>, Vec<Event>) {
+    let events = Rc::new(RefCell::new(Vec::new()));
+    let mut session = Session::new(0, "ci");
+    let result = session.run_cell(script, collect_host(Rc::clone(&events), None));
+    let events = events.borrow().clone();
+    (result, events)
+}
+
+#[test]
+fn print_shape_and_divergence_messages() {
+    for (script, expect) in [
+        ("let m = velocity_mlp(#{ hidden: 8, layers: 1 });\nlet x = sample_rectified_flow(m, gaussian_noise(10, 3, 0), 5);", "2-d points, but got points of shape [10, 3]"),
+        ("let a = eight_gaussians().sample(10, 1);\nlet b = gaussian_noise(10, 3, 2);\nsliced_w2(a, b, 0);", "shape"),
+        ("let m = velocity_mlp(#{ hidden: 8, layers: 1 });\ntrain_rectified_flow(m, ring_mixture(8, 1.0e30, 1.0), #{ steps: 5, batch: 8 });", "diverged"),
+        ("fn f(n) { f(n + 1) }\nf(0);", "deep"),
+        ("let s = \"x\";\nloop { s += s; }", "too large"),
+        ("let x = nope(1);", "nope"),
+    ] {
+        let (result, _) = run_one(script);
+        let err = result.expect_err(script);
+        assert!(err.to_string().to_lowercase().contains(expect), "{script}: {err}");
+        assert!(err.line.is_some(), "{script}: no line in {err:?}");
+    }
+}
+
+#[test]
+fn endless_loops_end_with_a_clear_message() {
+    let mut session = Session::new(0, "ci");
+    session.set_max_operations(200_000);
+    let err = session.run_cell("let i = 0;\nwhile true { i += 1; }", collect_host(Rc::new(RefCell::new(Vec::new())), None)).expect_err("endless");
+    assert!(err.to_string().contains("endless loop"), "{err}");
+    assert!(!err.stopped);
+}
+
+#[test]
+fn output_functions_emit_typed_events() {
+    let script = r#"
+        table("Results", ["steps", "W2"], [[1, 0.5], [10, "n/a"]]);
+        let ok = criterion("W2 at most 0.3", 0.2, "<=", 0.3);
+        let bad = criterion("NFE at least 10", 4, ">=", 10);
+        metric("ok", if ok && !bad { 1 } else { 0 });
+        lines("convergence", #{ euler: #{ x: [1, 2, 4], y: [1.0, 0.5, 0.25] } }, #{ log_x: true, log_y: true, x_label: "steps" });
+        heatmap("field", [[0.0, 1.0], [2.0, 3.0]], #{ x_range: [-1, 1], y_range: [0, 2], label: "u" });
+        let target = eight_gaussians();
+        let grid = target.log_density_grid(#{ extent: 5.0, n: 8 });
+        heatmap("density", grid.values, #{ x_range: grid.x_range, y_range: grid.y_range });
+        let model = velocity_mlp(#{ hidden: 8, layers: 1 });
+        let field = model.velocity_field(0.5, #{ extent: 5.0, n: 4 });
+        vector_field("v", field);
+        vector_field("v over p", field, grid.values, #{ x_range: grid.x_range, y_range: grid.y_range });
+    "#;
+    let (result, events) = run_one(script);
+    result.expect("runs");
+    assert!(matches!(&events[0], Event::Table { rows, .. } if rows[1][1] == crate::events::TableValue::Text("n/a".into())));
+    assert!(matches!(&events[1], Event::Criterion { passed: true, .. }));
+    assert!(matches!(&events[2], Event::Criterion { passed: false, .. }));
+    assert_eq!(events[3], Event::Metric { name: "ok".into(), value: 1.0 });
+    let plots: Vec<&crate::events::Plot> = events.iter().filter_map(|e| match e { Event::Plot(p) => Some(p), _ => None }).collect();
+    assert!(plots[0].log_x && plots[0].log_y && plots[0].labels[0] == "steps");
+    assert_eq!(plots[1].heatmap.as_ref().map(|h| (h.nx, h.ny, h.x_range)), Some((2, 2, [-1.0, 1.0])));
+    assert_eq!(plots[2].heatmap.as_ref().map(|h| h.values.len()), Some(64));
+    assert_eq!(plots[3].series[0].us.len(), 16);
+    assert!(plots[4].heatmap.is_some() && plots[4].series.len() == 1);
+}
+
+#[test]
+fn output_functions_reject_bad_input_in_words() {
+    for (script, expect) in [
+        ("table(\"t\", [\"a\", \"b\"], [[1]]);", "row 0 has 1 values but there are 2 columns"),
+        ("heatmap(\"h\", [[1, 2], [3]]);", "row 1 has 1 values but row 0 has 2"),
+        ("lines(\"l\", #{ a: #{ x: [1, 2], y: [1] } });", "2 x values but 1 y values"),
+        ("lines(\"l\", #{ a: #{ x: [1], y: [1] } }, #{ log_z: true });", "unknown setting `log_z`"),
+        ("criterion(\"c\", 1.0, \"==\", 2.0);", "comparison must be"),
+        ("vector_field(\"v\", #{ x: [1], y: [1], u: [1] });", "missing `v`"),
+        ("line_plot(\"p\", [1, \"two\"]);", "item 1 is string"),
+    ] {
+        let (result, _) = run_one(script);
+        let err = result.expect_err(script);
+        assert!(err.to_string().contains(expect), "{script}: {err}");
+    }
+}
+
+/// The reference page lists exactly the functions scripts can call.
+#[test]
+fn api_reference_matches_the_registered_functions() {
+    let session = Session::new(0, "ci");
+    let mut registered: Vec<String> = session
+        .engine
+        .gen_fn_signatures(false)
+        .iter()
+        .filter_map(|s| s.split('(').next().map(str::to_string))
+        .filter(|name| !["to_string", "to_debug"].contains(&name.as_str()))
+        .collect();
+    registered.sort();
+    registered.dedup();
+    let mut documented: Vec<String> =
+        crate::api::API.iter().map(|e| e.name.to_string()).filter(|n| n != "print").collect();
+    documented.sort();
+    assert_eq!(registered, documented, "update crates/odeon-notebook/src/api.rs");
+}

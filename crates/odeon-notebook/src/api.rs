@@ -1,0 +1,250 @@
+//! The script API reference: one entry per function a cell can call.
+//!
+//! This table is the source of the playground's reference page (`#/api`)
+//! and of `odeon api` on the command line. A runtime test compares it with
+//! the functions the Rhai engine actually registers, so a function cannot
+//! be added, renamed or removed without its entry following.
+//!
+//! Plain data with no Rhai dependency, so the page can show it without
+//! shipping the runtime.
+
+/// One documented script function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApiEntry {
+    /// Section heading it is listed under.
+    pub section: &'static str,
+    /// Function name as scripts call it.
+    pub name: &'static str,
+    /// Call forms, e.g. `sample(target, n, seed) -> Points`.
+    pub signatures: &'static [&'static str],
+    /// What it does, its options and its errors.
+    pub doc: &'static str,
+    /// A short example.
+    pub example: &'static str,
+}
+
+/// Sections in display order, each with an introduction.
+pub const SECTIONS: &[(&str, &str)] = &[
+    ("Notebook", "Every cell sees the notebook's `seed` and the chosen `profile` (`ci`, `default` or `big`); variables a cell defines stay visible to later cells, like a notebook kernel. Functions that take a map of options (`#{ key: value }`) reject unknown keys, so typos are caught."),
+    ("Data", "Toy data sets and noise as point clouds (`Points`, an `n` x `d` array of 32-bit floats). The same seed always gives the same points, on every machine and in every browser."),
+    ("Models and training", "Models live on the engine; training loops run in Rust and report progress, the live loss curve and divergence. Stop ends them within a step."),
+    ("Sampling and solvers", "Samplers integrate a learned field with fixed-step or adaptive ODE solvers from odeon-solve."),
+    ("Metrics", "Numbers that go into the cell's metrics table, and the notebook's success criteria with pass or fail."),
+    ("Plots and tables", "Every plot can be downloaded as SVG, PNG or CSV. A plot or table with the same title in the same cell replaces the earlier one, so a loop can update it live."),
+];
+
+/// Limits every cell runs under.
+pub const LIMITS: &[(&str, &str)] = &[
+    ("script steps per cell", "200 million (an endless loop ends with a message; built-in functions count as one step)"),
+    ("function call depth", "64"),
+    ("text", "1 MB per string"),
+    ("arrays", "4 million items"),
+    ("maps", "65 536 keys"),
+    ("points per plot series", "200 000"),
+    ("heat map cells", "16 384 (e.g. 128 x 128)"),
+];
+
+/// Every documented function, in display order within its section.
+pub const API: &[ApiEntry] = &[
+    ApiEntry {
+        section: "Notebook",
+        name: "print",
+        signatures: &["print(value)"],
+        doc: "Writes a line of text under the cell. Template strings format values: print(`loss ${l}`).",
+        example: "print(`seed is ${seed}, profile ${profile}`);",
+    },
+    ApiEntry {
+        section: "Data",
+        name: "eight_gaussians",
+        signatures: &["eight_gaussians() -> Target"],
+        doc: "The 8-Gaussians toy: eight equal modes with standard deviation 0.3 on a circle of radius 4.",
+        example: "let target = eight_gaussians();",
+    },
+    ApiEntry {
+        section: "Data",
+        name: "ring_mixture",
+        signatures: &["ring_mixture(modes, radius, std) -> Target"],
+        doc: "A mixture of `modes` equal isotropic Gaussians whose centres are evenly spaced on a circle.",
+        example: "let target = ring_mixture(5, 3.0, 0.2);",
+    },
+    ApiEntry {
+        section: "Data",
+        name: "sample",
+        signatures: &["target.sample(n, seed) -> Points"],
+        doc: "`n` (1 to 1 000 000) independent draws from the target.",
+        example: "let data = target.sample(2000, seed + 1);",
+    },
+    ApiEntry {
+        section: "Data",
+        name: "log_density_grid",
+        signatures: &["target.log_density_grid(#{ extent, n }) -> #{ values, x_range, y_range }"],
+        doc: "The exact log-density on an `n` x `n` grid (n from 2 to 128, default 48) over [-extent, extent]² (default 6), ready for `heatmap`.",
+        example: "let g = target.log_density_grid(#{ extent: 6.0, n: 48 });\nheatmap(\"log p(x)\", g.values, #{ x_range: g.x_range, y_range: g.y_range });",
+    },
+    ApiEntry {
+        section: "Data",
+        name: "gaussian_noise",
+        signatures: &["gaussian_noise(n, dim, seed) -> Points"],
+        doc: "`n` draws of standard normal noise in `dim` dimensions (1 to 1024).",
+        example: "let noise = gaussian_noise(2000, 2, seed + 4);",
+    },
+    ApiEntry {
+        section: "Data",
+        name: "len",
+        signatures: &["points.len() -> int"],
+        doc: "The number of points.",
+        example: "print(samples.len());",
+    },
+    ApiEntry {
+        section: "Models and training",
+        name: "velocity_mlp",
+        signatures: &["velocity_mlp(#{ hidden, layers, activation, seed }) -> Model"],
+        doc: "An MLP velocity field v(x, t) on 2-D points with sinusoidal time features. `hidden` width (default 128), `layers` hidden layers (default 3), `activation` one of silu, relu, tanh, gelu, softplus, sigmoid (default silu), `seed` for the initial weights.",
+        example: "let model = velocity_mlp(#{ hidden: 128, layers: 3, activation: \"silu\", seed: seed + 2 });",
+    },
+    ApiEntry {
+        section: "Models and training",
+        name: "train_rectified_flow",
+        signatures: &["train_rectified_flow(model, target, #{ steps, batch, lr, seed }) -> array of losses"],
+        doc: "Trains the model in place with the rectified-flow loss and Adam: `steps` (default 1000), `batch` (default 256), learning rate `lr` (default 0.003), `seed` for the batches. Shows progress and a live loss curve; stops with a clear message if the loss becomes NaN or infinite.",
+        example: "let losses = train_rectified_flow(model, target, #{ steps: 2000, batch: 256, lr: 0.003, seed: seed + 3 });",
+    },
+    ApiEntry {
+        section: "Models and training",
+        name: "velocity_field",
+        signatures: &["model.velocity_field(t, #{ extent, n }) -> #{ x, y, u, v }"],
+        doc: "The model's velocity at time `t` (0 to 1) on an `n` x `n` grid (2 to 64, default 16) over [-extent, extent]², ready for `vector_field`.",
+        example: "vector_field(\"v at t = 0.5\", model.velocity_field(0.5, #{ extent: 6.0, n: 15 }));",
+    },
+    ApiEntry {
+        section: "Sampling and solvers",
+        name: "sample_rectified_flow",
+        signatures: &["sample_rectified_flow(model, noise, steps) -> Points"],
+        doc: "Integrates dx/dt = v(x, t) from t = 0 to 1 with `steps` Euler steps, starting at `noise`.",
+        example: "let samples = sample_rectified_flow(model, noise, 20);",
+    },
+    ApiEntry {
+        section: "Sampling and solvers",
+        name: "sample_rectified_flow_adaptive",
+        signatures: &["sample_rectified_flow_adaptive(model, noise, #{ solver, rtol, atol }) -> #{ samples, nfe, accepted, rejected, ts, step_sizes, errors, stiffness }"],
+        doc: "Integrates with an adaptive Runge-Kutta solver (`dopri5` default, `tsit5`, `bosh3`) at the given tolerances (default 1e-3), returning the samples and per-step statistics.",
+        example: "let run = sample_rectified_flow_adaptive(model, noise, #{ solver: \"dopri5\", rtol: 1e-4, atol: 1e-4 });",
+    },
+    ApiEntry {
+        section: "Metrics",
+        name: "sliced_w2",
+        signatures: &["sliced_w2(a, b, seed) -> float"],
+        doc: "Sliced 2-Wasserstein distance between two point sets of the same dimension, over 64 random directions drawn from `seed`.",
+        example: "metric(\"sliced W2\", sliced_w2(samples, reference, seed + 6));",
+    },
+    ApiEntry {
+        section: "Metrics",
+        name: "mode_counts",
+        signatures: &["mode_counts(target, points) -> array of int"],
+        doc: "How many points lie nearest to each mode centre of a ring mixture.",
+        example: "print(mode_counts(target, samples));",
+    },
+    ApiEntry {
+        section: "Metrics",
+        name: "metric",
+        signatures: &["metric(name, value)"],
+        doc: "Adds a named number to the cell's metrics table (and to the CLI's output).",
+        example: "metric(\"final loss\", losses[losses.len() - 1]);",
+    },
+    ApiEntry {
+        section: "Metrics",
+        name: "criterion",
+        signatures: &["criterion(name, value, op, bound) -> bool"],
+        doc: "Checks a success criterion: `op` is \"<=\", \">=\", \"<\" or \">\". The page shows pass or fail next to the metrics, `odeon run` exits with an error when one fails, and NaN never passes. Returns whether it passed.",
+        example: "criterion(\"sliced W2 <= 1.5 x noise floor\", w2, \"<=\", 1.5 * floor);",
+    },
+    ApiEntry {
+        section: "Plots and tables",
+        name: "scatter",
+        signatures: &["scatter(title, #{ name: points, ... })"],
+        doc: "A scatter plot of one or more point sets (first two coordinates), with equal axes.",
+        example: "scatter(\"Samples over the target\", #{ target: reference, samples: samples });",
+    },
+    ApiEntry {
+        section: "Plots and tables",
+        name: "line_plot",
+        signatures: &["line_plot(title, values)"],
+        doc: "A curve of `values` against their index on a log y axis (long series are averaged down to about 400 points), e.g. a loss.",
+        example: "line_plot(\"loss\", losses);",
+    },
+    ApiEntry {
+        section: "Plots and tables",
+        name: "line_plot_xy",
+        signatures: &["line_plot_xy(title, xs, ys)"],
+        doc: "One curve through the points (xs[i], ys[i]).",
+        example: "line_plot_xy(\"step size\", run.ts, run.step_sizes);",
+    },
+    ApiEntry {
+        section: "Plots and tables",
+        name: "lines",
+        signatures: &["lines(title, #{ name: #{ x, y }, ... })", "lines(title, series, #{ log_x, log_y, x_label, y_label, equal_axes })"],
+        doc: "Several named curves in one plot, with optional log axes and axis labels: the plot for convergence studies.",
+        example: "lines(\"error vs steps\", #{ euler: #{ x: steps, y: errors } }, #{ log_x: true, log_y: true, x_label: \"steps\" });",
+    },
+    ApiEntry {
+        section: "Plots and tables",
+        name: "heatmap",
+        signatures: &["heatmap(title, rows)", "heatmap(title, rows, #{ x_range, y_range, label })"],
+        doc: "A scalar field as a heat map with a colour bar. `rows` is an array of equally long rows of numbers; row 0 is at the bottom. Ranges default to cell indices.",
+        example: "heatmap(\"u(x, y)\", rows, #{ x_range: [0, 1], y_range: [0, 1], label: \"u\" });",
+    },
+    ApiEntry {
+        section: "Plots and tables",
+        name: "vector_field",
+        signatures: &["vector_field(title, #{ x, y, u, v })", "vector_field(title, field, background_rows, #{ x_range, y_range, label })"],
+        doc: "Arrows (u, v) at the points (x, y), scaled so the longest is about one grid spacing; optionally over a heat map.",
+        example: "vector_field(\"velocity over log p\", field, g.values, #{ x_range: g.x_range, y_range: g.y_range });",
+    },
+    ApiEntry {
+        section: "Plots and tables",
+        name: "table",
+        signatures: &["table(title, columns, rows)"],
+        doc: "A table: `columns` is an array of headings, `rows` an array of rows as long as `columns` (numbers or text).",
+        example: "table(\"NFE vs quality\", [\"steps\", \"W2\"], [[1, w1], [4, w4]]);",
+    },
+];
+
+/// The entry for `name`, if documented.
+pub fn entry(name: &str) -> Option<&'static ApiEntry> {
+    API.iter().find(|e| e.name == name)
+}
+
+/// The reference as Markdown (for `odeon api` and documentation sites).
+pub fn markdown() -> String {
+    let mut out = String::from("# Odeon script API\n\nCells are [Rhai](https://rhai.rs) scripts. This reference is generated from the table in `odeon-notebook/src/api.rs`, which a test keeps equal to the functions the runtime registers.\n");
+    for (section, intro) in SECTIONS {
+        out.push_str(&format!("\n## {section}\n\n{intro}\n"));
+        for e in API.iter().filter(|e| e.section == *section) {
+            out.push_str(&format!("\n### `{}`\n\n", e.name));
+            for s in e.signatures {
+                out.push_str(&format!("    {s}\n"));
+            }
+            out.push_str(&format!("\n{}\n\n```rhai\n{}\n```\n", e.doc, e.example));
+        }
+    }
+    out.push_str("\n## Limits\n\n| limit | value |\n|---|---|\n");
+    for (what, value) in LIMITS {
+        out.push_str(&format!("| {what} | {value} |\n"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_entry_is_in_a_known_section_once() {
+        for e in API {
+            assert!(SECTIONS.iter().any(|(s, _)| *s == e.section), "{} is in an unknown section", e.name);
+            assert_eq!(API.iter().filter(|x| x.name == e.name).count(), 1, "{} listed twice", e.name);
+            assert!(!e.signatures.is_empty() && !e.doc.is_empty() && !e.example.is_empty(), "{} is incomplete", e.name);
+        }
+        assert!(markdown().contains("### `criterion`"));
+    }
+}
