@@ -95,7 +95,7 @@ test('embed: the inline widget (npm package) runs in a worker and the page stays
   assert.ok(beat.worst < 500, `the page never stalled for 500 ms during the run (longest gap ${beat.worst.toFixed(0)} ms)`);
   await checkInline(page);
   const open = page.locator('#train-widget a.odeon-widget-open');
-  assert.match(await open.getAttribute('href'), /^\.\.\/#\/nb\/rectified-flow\?s=v1\./, 'Open in Odeon carries the ci profile');
+  assert.match(await open.getAttribute('href'), /^\.\.\/#\/nb\/rectified-flow\?s=v\d+\./, 'Open in Odeon carries the ci profile');
   await screenshot(page, 'embed-inline');
   assertNoErrors(page);
   await closePage(page);
@@ -110,7 +110,10 @@ test('embed: both widgets of the docs page run; the iframe takes its content hei
   await host.scrollIntoViewIfNeeded();
   const frame = page.frameLocator('odeon-widget iframe');
   const run = frame.getByRole('button', { name: /^Run\b/ }).filter({ hasNotText: /WebGPU/ }).first();
-  await run.waitFor({ timeout: 60_000 });
+  await run.waitFor({ timeout: 60_000 }).catch((err) => {
+    throw new Error(`the embed view (${DOCS} -> #/embed/rectified-flow/sample) shows no Run button; ` +
+      `does the app have its embed route?\n${err.message}`);
+  });
 
   await startHeartbeat(page);
   await run.click();

@@ -11,14 +11,26 @@ let browser;
 before(async () => { browser = await launchBrowser(); });
 after(async () => { await browser?.close(); });
 
-const TRAIN = '[data-cell=train] textarea';
+/** The text of a cell, as the page holds it. */
+async function cellSource(page, cell) {
+  await page.waitForFunction((c) => window.__odeon?.sources?.[c] !== undefined, cell);
+  return page.evaluate((c) => window.__odeon.sources[c], cell);
+}
+
+/** Replaces a cell's text by typing into its editor, as a person would. */
+async function setCellSource(page, cell, text) {
+  const box = page.locator(`[data-cell=${cell}] .cell-editor .cm-content`);
+  await box.click();
+  await page.keyboard.press('Control+A');
+  await page.keyboard.insertText(text);
+  await page.waitForFunction(([c, t]) => window.__odeon.sources[c] === t, [cell, text]);
+}
 
 /** Replaces the default training steps (2000) in the train cell. */
 async function setTrainingSteps(page, steps) {
-  const editor = page.locator(TRAIN);
-  const source = await editor.inputValue();
+  const source = await cellSource(page, 'train');
   assert.match(source, /\b2000\b/, 'the shipped train cell sets 2000 steps');
-  await editor.fill(source.replace(/\b2000\b/, String(steps)));
+  await setCellSource(page, 'train', source.replace(/\b2000\b/, String(steps)));
 }
 
 async function runAllAndWait(page, timeout = 180_000) {
@@ -33,59 +45,115 @@ async function metrics(page) {
 async function shippedTrainSource(page) {
   // The page's own shipped copy: open the notebook fresh and read the cell.
   const fresh = await openPage(browser, '#/nb/rectified-flow');
-  const source = await fresh.locator(TRAIN).inputValue();
+  const source = await cellSource(fresh, 'train');
   await closePage(fresh);
   return source;
 }
 
-test('gallery -> edit -> run -> share link reproduces the numbers', async () => {
+/** Records the longest gap between animation frames from now on. */
+async function startHeartbeat(page) {
+  await page.evaluate(() => {
+    window.__beat = { last: performance.now(), worst: 0, on: true };
+    const tick = (now) => {
+      const b = window.__beat;
+      if (!b.on) return;
+      b.worst = Math.max(b.worst, now - b.last);
+      b.last = now;
+      requestAnimationFrame(tick);
+    };
+    requestAnimationFrame(tick);
+  });
+}
+
+async function stopHeartbeat(page) {
+  return page.evaluate(() => { window.__beat.on = false; return window.__beat.worst; });
+}
+
+test('gallery -> edit -> run -> live plots -> downloads -> share link reproduces the numbers', async () => {
   const page = await openPage(browser, '');
   const card = page.locator('[data-testid=gallery-card][data-id=rectified-flow]');
   await card.waitFor();
   assert.match(await card.innerText(), /Rectified flow/);
   await card.click();
-  await page.waitForSelector(TRAIN);
+  await page.waitForSelector('[data-cell=train] .cm-content');
   // Prose math is MathML rendered by Rust.
   assert.ok(await page.locator('.prose math').count() > 3, 'prose math renders as MathML');
   assert.equal(await page.locator('.prose merror').count(), 0, 'no LaTeX errors in the prose');
 
   await setTrainingSteps(page, 400);
+  // The edited cell is marked; the others are not.
+  assert.equal(await page.locator('[data-cell=train]').getAttribute('data-dirty'), 'true');
+  assert.equal(await page.locator('[data-cell=sample]').getAttribute('data-dirty'), 'false');
+  await startHeartbeat(page);
   await page.click('#run-all');
-  // The progress bar moves: seen part-way, then full.
+  // The progress bar moves (with an ETA) and the loss curve is drawn live,
+  // before training ends.
   await page.waitForFunction(() => {
     const bar = document.querySelector('[data-cell=train] progress');
-    return bar && bar.value > 0 && bar.value < bar.max;
+    return bar && bar.value > 0 && bar.value < bar.max
+      && document.querySelector('[data-cell=train] .eta')
+      && document.querySelector('[data-cell=train] .plot[data-key=loss] path');
   }, null, { timeout: 60_000 });
   await page.waitForFunction(() => window.__odeon.lastRun.done === true, null, { timeout: 180_000 });
-  const bar = page.locator('[data-cell=train] progress');
-  assert.equal(await bar.getAttribute('value'), '400');
+  const worstFrameGap = await stopHeartbeat(page);
+  assert.ok(worstFrameGap < 500, `the page stayed responsive while training (worst frame gap ${worstFrameGap.toFixed(0)} ms)`);
+  assert.equal(await page.locator('[data-cell=train] progress').getAttribute('value'), '400');
 
-  // Samples plot over the target, a live loss curve, metrics in the table.
+  // Samples over the target, heat map, vector field, table, metrics, criterion.
   const samples = page.locator('.plot[data-key="Samples over the target"]');
   await samples.waitFor();
   assert.ok(await samples.locator('g[data-series=samples] circle').count() > 1000, 'samples are drawn');
-  assert.ok(await page.locator('.plot[data-key=loss] path').count() >= 1, 'loss curve is drawn');
+  assert.ok(await page.locator('[data-cell=data] .heatmap rect').count() > 100, 'density heat map');
+  assert.ok(await page.locator('[data-cell=field] g[data-series=field] line').count() >= 200, 'velocity arrows');
+  const table = page.locator('[data-cell=steps] table.data-table');
+  assert.equal(await table.locator('tbody tr').count(), 5, 'Euler steps table');
+  const criterion = page.locator('[data-cell=sample] tr.criterion');
+  assert.match(await criterion.innerText(), /Criterion: sliced W2 at most 1\.5x/);
+  assert.match(await criterion.getAttribute('data-passed'), /^(true|false)$/);
   const first = await metrics(page);
   const sw = first.sample['sliced W2 (samples)'];
   const floor = first.sample['sliced W2 (fresh target draw)'];
   assert.ok(Number.isFinite(sw) && sw > 0, `sliced W2 ${sw}`);
   assert.ok(sw < 4 * floor, `400 steps already put samples near the target: ${sw} vs floor ${floor}`);
-  assert.equal(await page.locator('[data-cell=sample]').getAttribute('data-status'), 'done');
-  // Solver statistics from a cell: Dopri5's step sizes along t, and its NFE.
+  const passed = await page.evaluate(() => window.__odeon.criteria.sample);
+  assert.equal(Object.values(passed)[0], sw <= 1.5 * floor, 'the verdict follows the numbers');
   assert.ok(await page.locator('.plot[data-key="Dopri5 step size along t"] path').count() >= 1, 'step-size plot');
   assert.ok(first.adaptive['adaptive NFE'] >= 6, `adaptive NFE ${first.adaptive['adaptive NFE']}`);
   await screenshot(page, 'notebook-after-run');
 
-  // Share link, opened in a fresh page, restores the edit and the numbers.
+  // Every plot downloads as SVG, PNG and CSV.
+  const plot = page.locator('[data-cell=sample] .plot').first();
+  for (const [format, check] of [
+    ['svg', (text) => assert.match(text, /^<svg xmlns="http:\/\/www.w3.org\/2000\/svg"/)],
+    ['csv', (text) => { assert.match(text, /^series,x,y\n/); assert.ok(text.split('\n').length > 4000, 'all points'); }],
+    ['png', (_, bytes) => assert.deepEqual([...bytes.subarray(0, 4)], [0x89, 0x50, 0x4e, 0x47])],
+  ]) {
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      plot.locator(`button.download[data-format=${format}]`).click(),
+    ]);
+    assert.equal(download.suggestedFilename(), `sample-samples-over-the-target.${format}`);
+    const stream = await download.createReadStream();
+    const chunks = [];
+    for await (const chunk of stream) chunks.push(chunk);
+    const bytes = Buffer.concat(chunks);
+    check(bytes.toString('utf8'), bytes);
+  }
+
+  // Share link: the copy button confirms, the link is short, and a fresh page
+  // restores the edit and the numbers.
   await page.click('#share');
+  await page.locator('[data-testid=copied]').waitFor();
+  assert.match(await page.locator('[data-testid=copied]').innerText(), /Link copied/);
   const url = await page.locator('#share-url').inputValue();
-  assert.match(url, /#\/nb\/rectified-flow\?s=v1\./);
+  assert.match(url, /#\/nb\/rectified-flow\?s=v2\./);
+  assert.ok(url.length < 4096, `link is ${url.length} characters`);
   assertNoErrors(page);
   await closePage(page);
 
   const shared = await openPage(browser, url.slice(url.indexOf('#')));
   await shared.waitForSelector('[data-testid=from-link]');
-  assert.match(await shared.locator(TRAIN).inputValue(), /\b400\b/, 'the edit travels in the link');
+  assert.match(await cellSource(shared, 'train'), /\b400\b/, 'the edit travels in the link');
   await runAllAndWait(shared);
   assert.deepEqual(await metrics(shared), first, 'same link, same seeds, same numbers');
   await screenshot(shared, 'notebook-from-share-link');
@@ -102,8 +170,8 @@ test('broken share links show a clear message and the shipped notebook', async (
   const cases = {
     garbage: 'not-a-link',
     truncated: link.slice(0, Math.floor(link.length / 2)),
-    'wrong version': link.replace(/^v1\./, 'v7.'),
-    'bad characters': 'v1.@@@@',
+    'future version': link.replace(/^v2\./, 'v7.'),
+    'bad characters': 'v2.@@@@',
   };
   for (const [name, payload] of Object.entries(cases)) {
     const page = await openPage(browser, `#/nb/rectified-flow?s=${payload}`);
@@ -112,24 +180,49 @@ test('broken share links show a clear message and the shipped notebook', async (
     const text = await banner.innerText();
     assert.match(text, /could not be opened/, `${name}: ${text}`);
     assert.match(text, /shipped notebook/, `${name}: ${text}`);
-    if (name === 'wrong version') assert.match(text, /version 7/);
-    assert.equal(await page.locator(TRAIN).inputValue(), shipped, `${name}: shipped cell shown`);
+    if (name === 'future version') assert.match(text, /version 7.*newer Odeon/);
+    assert.equal(await cellSource(page, 'train'), shipped, `${name}: shipped cell shown`);
     if (name === 'truncated') await screenshot(page, 'broken-link');
     assertNoErrors(page);
     await closePage(page);
   }
 });
 
-test('script errors name the line; the page keeps working', async () => {
+test('bad scripts get messages in words at their line; the page keeps working', async () => {
   const page = await openPage(browser, '#/nb/rectified-flow');
-  await page.locator('[data-cell=data] textarea').fill('let target = eight_gaussians();\nlet x = no_such_function(3);');
+  const cases = [
+    ['syntax error', 'let target = eight_gaussians();\nlet x = (1 + ;', /line 2/],
+    ['unknown function', 'let target = eight_gaussians();\nlet x = no_such_function(3);', /line 2.*no function no_such_function/s],
+    ['shape mismatch', 'let m = velocity_mlp(#{ hidden: 8, layers: 1 });\nlet x = sample_rectified_flow(m, gaussian_noise(10, 3, 0), 5);', /line 2.*2-D points, but got points of shape \[10, 3\]/s],
+    ['NaN divergence', 'let m = velocity_mlp(#{ hidden: 8, layers: 1 });\nlet target = eight_gaussians();\ntrain_rectified_flow(m, ring_mixture(8, 1.0e30, 1.0), #{ steps: 5, batch: 8 });', /line 3.*diverged.*smaller learning rate/s],
+  ];
+  for (const [name, source, expected] of cases) {
+    await setCellSource(page, 'data', source);
+    await page.click('[data-cell=data] .run-cell');
+    await page.waitForFunction(() => window.__odeon.lastRun.done === true, null, { timeout: 30_000 });
+    const message = page.locator('[data-cell=data] .cell-message.error');
+    await message.waitFor();
+    assert.match(await message.innerText(), expected, name);
+    assert.equal(await page.locator('[data-cell=data]').getAttribute('data-status'), 'failed', name);
+    assert.equal(await cellSource(page, 'data'), source, `${name}: the edit is kept`);
+    if (name === 'shape mismatch') await screenshot(page, 'script-error');
+  }
+  // A runaway loop is stopped by the user; the edit and the kernel survive.
+  const runaway = 'let i = 0;\nloop { i += 1; }';
+  await setCellSource(page, 'data', runaway);
   await page.click('[data-cell=data] .run-cell');
-  const message = page.locator('[data-cell=data] .cell-message.error');
-  await message.waitFor();
-  const text = await message.innerText();
-  assert.match(text, /line 2/);
-  assert.match(text, /no_such_function/);
-  assert.equal(await page.locator('[data-cell=data]').getAttribute('data-status'), 'failed');
+  await page.waitForFunction(() => document.querySelector('[data-cell=data]').dataset.status === 'running');
+  await page.waitForTimeout(500);
+  await page.click('#stop');
+  await page.waitForFunction(() => window.__odeon.lastRun.done === true, null, { timeout: 5_000 });
+  assert.equal(await page.locator('[data-cell=data]').getAttribute('data-status'), 'stopped');
+  assert.equal(await cellSource(page, 'data'), runaway);
+  // Reset cell brings back the shipped source, which runs.
+  await page.click('[data-cell=data] .reset-cell');
+  assert.equal(await page.locator('[data-cell=data]').getAttribute('data-dirty'), 'false');
+  await page.click('[data-cell=data] .run-cell');
+  await page.waitForFunction(() => window.__odeon.lastRun.done === true, null, { timeout: 30_000 });
+  assert.equal(await page.locator('[data-cell=data]').getAttribute('data-status'), 'done');
   assertNoErrors(page);
   await closePage(page);
 });
@@ -139,6 +232,7 @@ for (const isolated of [true, false]) {
     const page = await openPage(browser, '#/nb/rectified-flow', isolated ? {} : { url: noIsolationUrl() });
     assert.equal(await page.evaluate(() => window.crossOriginIsolated), isolated);
     await setTrainingSteps(page, 200000);
+    await startHeartbeat(page);
     await page.click('#run-all');
     await page.waitForFunction(() => {
       const bar = document.querySelector('[data-cell=train] progress');
@@ -149,6 +243,8 @@ for (const isolated of [true, false]) {
     await page.waitForFunction(() => window.__odeon.lastRun.done === true, null, { timeout: 10_000 });
     const elapsed = Date.now() - started;
     assert.ok(elapsed < 1000, `Stop took ${elapsed} ms`);
+    const worst = await stopHeartbeat(page);
+    assert.ok(worst < 500, `the page stayed responsive (worst frame gap ${worst.toFixed(0)} ms)`);
     assert.equal(await page.locator('[data-cell=train]').getAttribute('data-status'), 'stopped');
     if (!isolated) {
       await page.locator('[data-testid=kernel-note]').waitFor();
@@ -179,17 +275,18 @@ test('WebGPU compute from the worker matches the CPU', async () => {
   await closePage(page);
 });
 
-test('the ci profile shrinks the run; Reset restores the shipped cells', async () => {
+test('the ci profile shrinks the run; Reset all restores the shipped cells', async () => {
   const page = await openPage(browser, '#/nb/rectified-flow');
-  const shipped = await page.locator(TRAIN).inputValue();
+  const shipped = await cellSource(page, 'train');
   await page.selectOption('#profile', 'ci');
   await runAllAndWait(page);
   assert.equal(await page.locator('[data-cell=train] progress').getAttribute('max'), '150', 'ci profile trains 150 steps');
   assert.equal(await page.locator('[data-cell=sample]').getAttribute('data-status'), 'done');
 
-  await page.locator(TRAIN).fill('let steps = 7;');
+  await setCellSource(page, 'train', 'let steps = 7;');
   await page.click('#reset');
-  await page.waitForFunction((s) => document.querySelector('[data-cell=train] textarea').value === s, shipped);
+  await page.waitForFunction((s) => window.__odeon.sources.train === s, shipped);
+  assert.equal(await page.locator('[data-cell=train] .cm-content').innerText(), shipped, 'the editor shows it');
   assert.equal(await page.locator('#profile').inputValue(), 'default');
   assertNoErrors(page);
   await closePage(page);
@@ -197,12 +294,13 @@ test('the ci profile shrinks the run; Reset restores the shipped cells', async (
 
 test('keyboard runs cells; edits survive a reload and a bad link', async () => {
   const page = await openPage(browser, '#/nb/rectified-flow');
-  const shipped = await page.locator(TRAIN).inputValue();
+  const shipped = await cellSource(page, 'train');
   // Ctrl+Enter runs the focused cell; Shift+Enter runs it and moves on.
-  await page.locator('[data-cell=data] textarea').focus();
+  await page.locator('[data-cell=data] .cm-content').click();
   await page.keyboard.press('Control+Enter');
   await page.waitForFunction(() => document.querySelector('[data-cell=data]').dataset.status === 'done', null, { timeout: 30_000 });
-  await page.locator('[data-cell=data] textarea').focus();
+  assert.equal(await cellSource(page, 'data'), (await shippedDataSource()), 'Ctrl+Enter does not type a newline');
+  await page.locator('[data-cell=data] .cm-content').click();
   await page.keyboard.press('Shift+Enter');
   await page.waitForFunction(() => document.activeElement && document.activeElement.closest('[data-cell=train]'), null, { timeout: 10_000 });
   await page.waitForFunction(() => window.__odeon.lastRun.done === true, null, { timeout: 30_000 });
@@ -212,25 +310,70 @@ test('keyboard runs cells; edits survive a reload and a bad link', async () => {
   await page.reload();
   await page.waitForFunction(() => window.__odeonReady === true);
   await page.locator('[data-testid=restored-edits]').waitFor();
-  assert.match(await page.locator(TRAIN).inputValue(), /\b321\b/, 'the edit survived the reload');
+  assert.match(await cellSource(page, 'train'), /\b321\b/, 'the edit survived the reload');
 
   // A bad link shows the shipped notebook but keeps the saved edits.
-  await page.goto(new URL('#/nb/rectified-flow?s=v1.@@@', page.url()).toString());
+  await page.goto(new URL('#/nb/rectified-flow?s=v2.@@@', page.url()).toString());
   const banner = page.locator('[data-testid=link-error]');
   await banner.waitFor();
   assert.match(await banner.innerText(), /Your own edits are kept/);
-  assert.equal(await page.locator(TRAIN).inputValue(), shipped);
+  assert.equal(await cellSource(page, 'train'), shipped);
   await banner.locator('a').click();
   await page.locator('[data-testid=restored-edits]').waitFor();
-  assert.match(await page.locator(TRAIN).inputValue(), /\b321\b/, 'edits are back');
+  assert.match(await cellSource(page, 'train'), /\b321\b/, 'edits are back');
   await screenshot(page, 'restored-edits');
 
   // Reset forgets them.
   await page.click('#reset');
   await page.reload();
   await page.waitForFunction(() => window.__odeonReady === true);
-  assert.equal(await page.locator(TRAIN).inputValue(), shipped);
+  assert.equal(await cellSource(page, 'train'), shipped);
   assert.equal(await page.locator('[data-testid=restored-edits]').count(), 0);
   assertNoErrors(page);
   await closePage(page);
+});
+
+async function shippedDataSource() {
+  const fresh = await openPage(browser, '#/nb/rectified-flow');
+  const source = await cellSource(fresh, 'data');
+  await closePage(fresh);
+  return source;
+}
+
+test('embed code, the embed view and the script API page', async () => {
+  const page = await openPage(browser, '#/nb/rectified-flow');
+  await page.click('[data-cell=sample] .embed-cell');
+  await page.locator('[data-testid=embed-code]').waitFor();
+  const code = await page.evaluate(() => window.__odeon.embedCode);
+  assert.match(code, /^<iframe src="[^"]*#\/embed\/rectified-flow\/sample"/);
+  assert.match(await page.locator('[data-testid=copied]').innerText(), /Embed code for "sample" copied/);
+  await closePage(page);
+
+  // The embed view: minimal chrome, one cell's outputs, an open-in-Odeon link.
+  const embed = await openPage(browser, '#/embed/rectified-flow/sample?profile=ci');
+  assert.equal(await embed.locator('header.topbar').count(), 0, 'no app chrome');
+  assert.match(await embed.locator('.open-in-odeon').getAttribute('href'), /#\/nb\/rectified-flow$/);
+  await embed.click('#embed-run');
+  await embed.waitForFunction(() => window.__odeon.lastRun?.done === true, null, { timeout: 120_000 });
+  assert.ok(await embed.locator('.embed-cell .plot[data-key="Samples over the target"]').count() === 1);
+  assert.equal(await embed.locator('.plot').count(), 1, 'only the sample cell is shown');
+  assert.ok(Number.isFinite(await embed.evaluate(() => window.__odeon.metrics.sample['sliced W2 (samples)'])));
+  assert.ok(await embed.evaluate(() => window.__odeon.embedHeight) > 300, 'the view reports its height');
+  await screenshot(embed, 'embed-view');
+  assertNoErrors(embed);
+  await closePage(embed);
+
+  const missing = await openPage(browser, '#/embed/rectified-flow/nope');
+  assert.match(await missing.locator('[data-testid=unknown-cell]').innerText(), /no cell called "nope".*data, train/s);
+  await closePage(missing);
+
+  // The script API reference lists the functions with examples.
+  const api = await openPage(browser, '');
+  await api.click('a.nav[href="#/api"]');
+  await api.locator('#fn-criterion').waitFor();
+  assert.ok(await api.locator('.api-entry').count() >= 20);
+  assert.match(await api.locator('#fn-heatmap').innerText(), /colour bar/);
+  await screenshot(api, 'api-reference');
+  assertNoErrors(api);
+  await closePage(api);
 });

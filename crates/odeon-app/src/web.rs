@@ -4,16 +4,20 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use leptos::prelude::*;
-use odeon_notebook::events::Event;
 use odeon_notebook::link::{self, SharePayload};
 use odeon_notebook::protocol::{FromWorker, ToWorker};
-use odeon_notebook::render::markdown_to_html;
-use odeon_notebook::{Block, Cell, Notebook, shipped};
+use odeon_notebook::render::{escape_html, markdown_to_html};
+use odeon_notebook::{Block, Cell, Notebook, api, shipped};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
-use odeon_notebook::svg::plot_svg;
-use crate::route::{Route, notebook_hash, parse_hash};
+mod editor;
+mod outputs;
+
+use editor::{CodeEditor, focus_next_editor};
+use outputs::{Output, OutputsView, Progress, ProgressBar};
+
+use crate::route::{Route, embed_hash, notebook_hash, parse_hash};
 
 /// Entry point: mounts the app.
 #[wasm_bindgen(start)]
@@ -25,11 +29,11 @@ pub fn start() {
 // ---------------------------------------------------------------------------
 // Test hooks: `window.__odeon` mirrors what a test needs to read.
 
-fn window() -> web_sys::Window {
+pub(crate) fn window() -> web_sys::Window {
     web_sys::window().expect("the app runs in a browser window")
 }
 
-fn debug_set(path: &[&str], value: JsValue) {
+pub(crate) fn debug_set(path: &[&str], value: JsValue) {
     let mut obj: JsValue = window().into();
     let mut keys = vec!["__odeon"];
     keys.extend_from_slice(path);
@@ -230,16 +234,22 @@ fn App() -> impl IntoView {
     });
     on_cleanup(move || handle.remove());
 
+    let embedded = move || matches!(state.route.get(), Route::Embed { .. });
     view! {
-        <header class="topbar">
-            <a class="brand" href="#/">"Odeon"</a>
-            <span class="tagline">"numerical machine learning, live in the browser"</span>
-            <BackendBadge/>
-        </header>
-        <main>
+        {move || (!embedded()).then(|| view! {
+            <header class="topbar">
+                <a class="brand" href="#/">"Odeon"</a>
+                <span class="tagline">"numerical machine learning, live in the browser"</span>
+                <a class="nav" href="#/api">"Script API"</a>
+                <BackendBadge/>
+            </header>
+        })}
+        <main class=move || if embedded() { "embedded" } else { "" }>
             {move || match state.route.get() {
                 Route::Gallery => view! { <Gallery/> }.into_any(),
                 Route::Notebook { id, share } => view! { <NotebookPage id=id share=share/> }.into_any(),
+                Route::Embed { id, cell, share, profile, autorun } => view! { <EmbedPage id=id cell=cell share=share profile=profile autorun=autorun/> }.into_any(),
+                Route::Api => view! { <ApiPage/> }.into_any(),
                 Route::NotFound(path) => view! {
                     <div class="banner error">"There is no page at " <code>{path}</code> ". " <a href="#/">"Back to the gallery"</a></div>
                 }.into_any(),
@@ -300,13 +310,6 @@ fn Gallery() -> impl IntoView {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
-enum Output {
-    Log(String),
-    Plot { key: String, svg: String },
-    Metric { name: String, value: f64 },
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Status {
     Idle,
@@ -320,31 +323,13 @@ enum Status {
 #[derive(Clone, Copy)]
 struct CellView {
     name: StoredValue<String>,
+    /// The shipped source (for dirty markers and Reset cell).
+    original: StoredValue<String>,
     source: RwSignal<String>,
     outputs: RwSignal<Vec<Output>>,
     status: RwSignal<Status>,
-    progress: RwSignal<Option<(u64, u64, Option<f32>)>>,
+    progress: RwSignal<Option<Progress>>,
     message: RwSignal<Option<String>>,
-}
-
-fn apply_event(cell: &CellView, event: &Event) {
-    match event {
-        Event::Progress { done, total, loss, .. } => cell.progress.set(Some((*done, *total, *loss))),
-        Event::Log { text } => cell.outputs.update(|o| o.push(Output::Log(text.clone()))),
-        Event::Plot(plot) => {
-            let svg = plot_svg(plot);
-            let key = plot.key.clone();
-            cell.outputs.update(|o| match o.iter_mut().find(|x| matches!(x, Output::Plot { key: k, .. } if *k == key)) {
-                Some(existing) => *existing = Output::Plot { key, svg },
-                None => o.push(Output::Plot { key, svg }),
-            });
-        }
-        Event::Metric { name, value } => {
-            debug_set(&["metrics", &cell.name.get_value(), name], (*value).into());
-            cell.outputs.update(|o| o.push(Output::Metric { name: name.clone(), value: *value }));
-        }
-        Event::Table { .. } | Event::Criterion { .. } => {}
-    }
 }
 
 /// Where the notebook on the page came from.
@@ -365,108 +350,152 @@ fn edits_key(id: &str) -> String {
     format!("odeon.edits.{id}")
 }
 
+/// A notebook opened from a link or from storage, with the profile and
+/// the note to show (the link was made for an older notebook version).
+type Opened = (Notebook, String, Option<String>);
+
 /// Decodes a share payload into a notebook for `id`.
-fn decode_notebook(id: &str, share: &str) -> Result<(Notebook, String), String> {
-    link::decode(share).map_err(|e| e.to_string()).and_then(|payload: SharePayload| {
+fn decode_notebook(id: &str, share: &str) -> Result<Opened, String> {
+    link::decode_with_note(share).map_err(|e| e.to_string()).and_then(|(payload, note): (SharePayload, Option<String>)| {
         if payload.id != id {
             return Err(format!("it belongs to the notebook \"{}\", not \"{id}\"", payload.id));
         }
         let nb = Notebook::parse(&payload.text).map_err(|e| format!("the notebook inside it is malformed: {e}"))?;
-        Ok((nb, payload.profile))
+        Ok((nb, payload.profile, note))
     })
 }
 
+struct OpenResult {
+    notebook: Option<Notebook>,
+    profile: String,
+    link_error: Option<String>,
+    link_note: Option<String>,
+    origin: Origin,
+}
+
 /// Opens the notebook `id`: the shared version when a link is given, else
-/// the user's saved edits, else the shipped version. The error says why a
-/// share link could not be used (the shipped notebook is shown then, and
-/// saved edits are left alone).
-fn open_notebook(id: &str, share: Option<&str>) -> (Option<Notebook>, String, Option<String>, Origin) {
+/// the user's saved edits (unless `use_saved` is false), else the shipped
+/// version. A link that cannot be used leaves saved edits alone.
+fn open_notebook(id: &str, share: Option<&str>, use_saved: bool) -> OpenResult {
     let shipped = shipped::text(id).and_then(|t| Notebook::parse(t).ok());
     let Some(share) = share else {
-        let saved = local_storage().and_then(|s| s.get_item(&edits_key(id)).ok().flatten());
-        if let Some(Ok((nb, profile))) = saved.map(|text| decode_notebook(id, &text)) {
-            return (Some(nb), profile, None, Origin::Restored);
+        let saved = use_saved.then(|| local_storage().and_then(|s| s.get_item(&edits_key(id)).ok().flatten())).flatten();
+        if let Some(Ok((nb, profile, _))) = saved.map(|text| decode_notebook(id, &text)) {
+            return OpenResult { notebook: Some(nb), profile, link_error: None, link_note: None, origin: Origin::Restored };
         }
-        return (shipped, "default".into(), None, Origin::Shipped);
+        return OpenResult { notebook: shipped, profile: "default".into(), link_error: None, link_note: None, origin: Origin::Shipped };
     };
     match decode_notebook(id, share) {
-        Ok((nb, profile)) => (Some(nb), profile, None, Origin::Link),
-        Err(message) => (shipped, "default".into(), Some(message), Origin::Shipped),
+        Ok((nb, profile, note)) => OpenResult { notebook: Some(nb), profile, link_error: None, link_note: note, origin: Origin::Link },
+        Err(message) => OpenResult { notebook: shipped, profile: "default".into(), link_error: Some(message), link_note: None, origin: Origin::Shipped },
     }
 }
 
-#[component]
-fn NotebookPage(id: String, share: Option<String>) -> impl IntoView {
-    let state = expect_context::<AppState>();
-    let (notebook, profile, link_error, origin) = open_notebook(&id, share.as_deref());
-    let has_saved_edits = local_storage().and_then(|s| s.get_item(&edits_key(&id)).ok().flatten()).is_some();
-    let Some(notebook) = notebook else {
-        return view! {
-            <div class="banner error" data-testid="unknown-notebook">"There is no notebook called \"" {id} "\". " <a href="#/">"Back to the gallery"</a></div>
-        }.into_any();
-    };
-    let shipped_nb = shipped::text(&id).and_then(|t| Notebook::parse(t).ok()).unwrap_or_else(|| notebook.clone());
-    let profile = RwSignal::new(profile);
-    let running = RwSignal::new(None::<u32>);
-    let share_url = RwSignal::new(None::<String>);
-    let next_run = StoredValue::new(0u32);
-    let cells: Vec<CellView> = notebook
-        .cells()
-        .map(|c| CellView {
-            name: StoredValue::new(c.name.clone()),
-            source: RwSignal::new(c.source.clone()),
-            outputs: RwSignal::new(Vec::new()),
-            status: RwSignal::new(Status::Idle),
-            progress: RwSignal::new(None),
-            message: RwSignal::new(None),
-        })
-        .collect();
-    let cells = StoredValue::new(cells);
-    let seed = notebook.meta.seed;
-    debug_set(&["notebook"], notebook.meta.id.as_str().into());
-    debug_set(&["metrics"], js_sys::Object::new().into());
+/// Which cells a run covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum RunScope {
+    /// Every cell, in a fresh scope.
+    All,
+    /// One cell, in the current scope.
+    One(String),
+    /// Every cell up to and including this one, in a fresh scope (embeds).
+    UpTo(String),
+}
 
-    let handler: Handler = Rc::new(move |message: &FromWorker| {
-        let find = |name: &str| cells.with_value(|cs| cs.iter().find(|c| c.name.get_value() == name).copied());
-        match message {
-            FromWorker::CellStarted { run_id, cell } if Some(*run_id) == running.get_untracked() => {
-                if let Some(c) = find(cell) {
-                    c.status.set(Status::Running);
-                }
-            }
-            FromWorker::Output { run_id, cell, event } if Some(*run_id) == running.get_untracked() => {
-                if let Some(c) = find(cell) {
-                    apply_event(&c, event);
-                }
-            }
-            FromWorker::CellFinished { run_id, cell, error, stopped, millis } if Some(*run_id) == running.get_untracked() => {
-                if let Some(c) = find(cell) {
-                    c.status.set(if *stopped { Status::Stopped } else if error.is_some() { Status::Failed } else { Status::Done });
-                    c.message.set(Some(match error {
-                        Some(e) => e.clone(),
-                        None => format!("finished in {:.1} s", millis / 1000.0),
-                    }));
-                }
-            }
-            FromWorker::RunFinished { run_id } if Some(*run_id) == running.get_untracked() => {
-                cells.with_value(|cs| cs.iter().filter(|c| c.status.get_untracked() == Status::Queued).for_each(|c| c.status.set(Status::Idle)));
-                running.set(None);
-                debug_set(&["lastRun", "done"], JsValue::TRUE);
-            }
-            _ => {}
+/// Everything a notebook view (full page or embed) shares.
+#[derive(Clone, Copy)]
+struct NotebookState {
+    id: StoredValue<String>,
+    title: StoredValue<String>,
+    cells: StoredValue<Vec<CellView>>,
+    profile: RwSignal<String>,
+    running: RwSignal<Option<u32>>,
+    next_run: StoredValue<u32>,
+    seed: u64,
+    base_nb: StoredValue<Notebook>,
+    shipped_text: StoredValue<String>,
+}
+
+impl NotebookState {
+    fn new(notebook: &Notebook, shipped_nb: &Notebook, profile: String) -> NotebookState {
+        let cells: Vec<CellView> = notebook
+            .cells()
+            .map(|c| CellView {
+                name: StoredValue::new(c.name.clone()),
+                original: StoredValue::new(shipped_nb.cells().find(|s| s.name == c.name).map(|s| s.source.clone()).unwrap_or_default()),
+                source: RwSignal::new(c.source.clone()),
+                outputs: RwSignal::new(Vec::new()),
+                status: RwSignal::new(Status::Idle),
+                progress: RwSignal::new(None),
+                message: RwSignal::new(None),
+            })
+            .collect();
+        NotebookState {
+            id: StoredValue::new(notebook.meta.id.clone()),
+            title: StoredValue::new(notebook.meta.title.clone()),
+            cells: StoredValue::new(cells),
+            profile: RwSignal::new(profile),
+            running: RwSignal::new(None),
+            next_run: StoredValue::new(0),
+            seed: notebook.meta.seed,
+            base_nb: StoredValue::new(notebook.clone()),
+            shipped_text: StoredValue::new(shipped_nb.to_markdown()),
         }
-    });
-    HANDLER.with(|h| *h.borrow_mut() = Some(handler));
-    on_cleanup(|| HANDLER.with(|h| *h.borrow_mut() = None));
+    }
 
-    let run = move |only: Option<String>| {
-        if running.get_untracked().is_some() {
+    fn find(&self, name: &str) -> Option<CellView> {
+        self.cells.with_value(|cs| cs.iter().find(|c| c.name.get_value() == name).copied())
+    }
+
+    /// Routes worker messages of the current run to the cells.
+    fn install_handler(self) {
+        let handler: Handler = Rc::new(move |message: &FromWorker| {
+            let current = self.running.get_untracked();
+            match message {
+                FromWorker::CellStarted { run_id, cell } if Some(*run_id) == current => {
+                    if let Some(c) = self.find(cell) {
+                        c.status.set(Status::Running);
+                    }
+                }
+                FromWorker::Output { run_id, cell, event } if Some(*run_id) == current => {
+                    if let Some(c) = self.find(cell) {
+                        outputs::apply(cell, c.outputs, c.progress, event);
+                    }
+                }
+                FromWorker::CellFinished { run_id, cell, error, stopped, millis } if Some(*run_id) == current => {
+                    if let Some(c) = self.find(cell) {
+                        c.status.set(if *stopped { Status::Stopped } else if error.is_some() { Status::Failed } else { Status::Done });
+                        c.message.set(Some(match error {
+                            Some(e) => e.clone(),
+                            None => format!("finished in {:.1} s", millis / 1000.0),
+                        }));
+                    }
+                }
+                FromWorker::RunFinished { run_id } if Some(*run_id) == current => {
+                    self.cells.with_value(|cs| cs.iter().filter(|c| c.status.get_untracked() == Status::Queued).for_each(|c| c.status.set(Status::Idle)));
+                    self.running.set(None);
+                    debug_set(&["lastRun", "done"], JsValue::TRUE);
+                }
+                _ => {}
+            }
+        });
+        HANDLER.with(|h| *h.borrow_mut() = Some(handler));
+        on_cleanup(|| HANDLER.with(|h| *h.borrow_mut() = None));
+    }
+
+    fn run(self, scope: RunScope) {
+        if self.running.get_untracked().is_some() {
             return;
         }
-        let run_id = next_run.get_value() + 1;
-        next_run.set_value(run_id);
-        let chosen: Vec<CellView> = cells.with_value(|cs| {
-            cs.iter().filter(|c| only.as_ref().is_none_or(|n| c.name.get_value() == *n)).copied().collect()
+        let run_id = self.next_run.get_value() + 1;
+        self.next_run.set_value(run_id);
+        let chosen: Vec<CellView> = self.cells.with_value(|cs| match &scope {
+            RunScope::All => cs.clone(),
+            RunScope::One(name) => cs.iter().filter(|c| c.name.get_value() == *name).copied().collect(),
+            RunScope::UpTo(name) => {
+                let end = cs.iter().position(|c| c.name.get_value() == *name).map_or(cs.len(), |i| i + 1);
+                cs[..end].to_vec()
+            }
         });
         for c in &chosen {
             c.outputs.set(Vec::new());
@@ -474,83 +503,148 @@ fn NotebookPage(id: String, share: Option<String>) -> impl IntoView {
             c.message.set(None);
             c.status.set(Status::Queued);
         }
-        if only.is_none() {
+        let fresh = !matches!(scope, RunScope::One(_));
+        if fresh {
             debug_set(&["metrics"], js_sys::Object::new().into());
+            debug_set(&["criteria"], js_sys::Object::new().into());
         }
         debug_set(&["lastRun", "id"], run_id.into());
         debug_set(&["lastRun", "done"], JsValue::FALSE);
-        running.set(Some(run_id));
-        state.kernel_note.set(None);
+        self.running.set(Some(run_id));
+        if let Some(state) = STATE.with(|s| *s.borrow()) {
+            state.kernel_note.set(None);
+        }
         send(&ToWorker::Run {
             run_id,
             cells: chosen.iter().map(|c| Cell { name: c.name.get_value(), source: c.source.get_untracked() }).collect(),
-            seed,
-            profile: profile.get_untracked(),
-            fresh: only.is_none(),
+            seed: self.seed,
+            profile: self.profile.get_untracked(),
+            fresh,
         });
-    };
-    let stop = move |_| {
-        if running.get_untracked().is_none() {
+    }
+
+    fn stop(self) {
+        if self.running.get_untracked().is_none() {
             return;
         }
         if stop_kernel() {
-            cells.with_value(|cs| {
+            self.cells.with_value(|cs| {
                 for c in cs.iter().filter(|c| matches!(c.status.get_untracked(), Status::Running | Status::Queued)) {
                     c.status.set(Status::Stopped);
                     c.message.set(Some("stopped".into()));
                 }
             });
-            running.set(None);
+            self.running.set(None);
             debug_set(&["lastRun", "done"], JsValue::TRUE);
-            state.kernel_note.set(Some(
-                "Stopped by restarting the compute worker (this page is not cross-origin isolated, so a running cell cannot be interrupted in place). Earlier results are gone: run the cells again.".into(),
-            ));
+            if let Some(state) = STATE.with(|s| *s.borrow()) {
+                state.kernel_note.set(Some(
+                    "Stopped by restarting the compute worker (this page is not cross-origin isolated, so a running cell cannot be interrupted in place). Earlier results are gone: run the cells again.".into(),
+                ));
+            }
         }
-    };
-    let base_nb = StoredValue::new(notebook.clone());
-    let shipped_text = StoredValue::new(shipped_nb.to_markdown());
-    // The notebook as edited on the page, as a share payload.
-    let current_payload = move || {
-        let mut nb = base_nb.get_value();
-        cells.with_value(|cs| {
+    }
+
+    /// The notebook as edited on the page, as a share payload.
+    fn payload(self) -> SharePayload {
+        let mut nb = self.base_nb.get_value();
+        self.cells.with_value(|cs| {
             for c in cs {
                 nb.set_cell_source(&c.name.get_value(), &c.source.get_untracked());
             }
         });
-        SharePayload { id: nb.meta.id.clone(), text: nb.to_markdown(), profile: profile.get_untracked() }
-    };
-    // Every edit is kept in local storage (removed again when the notebook
-    // is back to the shipped version), so a reload or a bad link loses nothing.
-    let save_edits = move || {
-        let payload = current_payload();
+        SharePayload { id: nb.meta.id.clone(), text: nb.to_markdown(), profile: self.profile.get_untracked() }
+    }
+
+    /// Keeps every edit in local storage (removed again when the notebook is
+    /// back to the shipped version), so a reload or a bad link loses nothing.
+    fn save_edits(self) {
+        let payload = self.payload();
         let Some(storage) = local_storage() else { return };
         let key = edits_key(&payload.id);
-        if payload.text == shipped_text.get_value() && payload.profile == "default" {
+        if payload.text == self.shipped_text.get_value() && payload.profile == "default" {
             let _ = storage.remove_item(&key);
         } else {
             let _ = storage.set_item(&key, &link::encode(&payload));
         }
-    };
-    let make_share = move |_| {
-        let payload = current_payload();
-        let nb_id = payload.id.clone();
+    }
+
+    fn share_link(self) -> String {
         let location = window().location();
         let base = format!("{}{}", location.origin().unwrap_or_default(), location.pathname().unwrap_or_default());
-        let url = format!("{base}{}", notebook_hash(&nb_id, Some(&link::encode(&payload))));
-        let _ = window().navigator().clipboard().write_text(&url);
+        format!("{base}{}", notebook_hash(&self.id.get_value(), Some(&link::encode(&self.payload()))))
+    }
+}
+
+fn page_base() -> String {
+    let location = window().location();
+    format!("{}{}", location.origin().unwrap_or_default(), location.pathname().unwrap_or_default())
+}
+
+fn copy_to_clipboard(text: &str) {
+    let _ = window().navigator().clipboard().write_text(text);
+}
+
+/// Shows `message` in `signal` for two seconds.
+fn flash(signal: RwSignal<Option<String>>, message: String) {
+    signal.set(Some(message));
+    let clear = Closure::once_into_js(move || signal.set(None));
+    let _ = window().set_timeout_with_callback_and_timeout_and_arguments_0(clear.unchecked_ref(), 2500);
+}
+
+#[component]
+fn NotebookPage(id: String, share: Option<String>) -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let opened = open_notebook(&id, share.as_deref(), true);
+    let has_saved_edits = local_storage().and_then(|s| s.get_item(&edits_key(&id)).ok().flatten()).is_some();
+    let Some(notebook) = opened.notebook else {
+        return view! {
+            <div class="banner error" data-testid="unknown-notebook">"There is no notebook called \"" {id} "\". " <a href="#/">"Back to the gallery"</a></div>
+        }.into_any();
+    };
+    let shipped_nb = shipped::text(&id).and_then(|t| Notebook::parse(t).ok()).unwrap_or_else(|| notebook.clone());
+    let nb = NotebookState::new(&notebook, &shipped_nb, opened.profile);
+    debug_set(&["notebook"], notebook.meta.id.as_str().into());
+    debug_set(&["metrics"], js_sys::Object::new().into());
+    debug_set(&["criteria"], js_sys::Object::new().into());
+    nb.install_handler();
+
+    let share_url = RwSignal::new(None::<String>);
+    let copied = RwSignal::new(None::<String>);
+    let embed_code = RwSignal::new(None::<(String, String)>);
+    let make_share = move |_| {
+        let url = nb.share_link();
+        copy_to_clipboard(&url);
         debug_set(&["shareUrl"], url.as_str().into());
+        flash(copied, format!("Link copied ({} characters)", url.len()));
         share_url.set(Some(url));
     };
     let reset_id = id.clone();
     let reset = move |_| {
-        cells.with_value(|cs| {
-            for (c, original) in cs.iter().zip(shipped_nb.cells()) {
-                c.source.set(original.source.clone());
-            }
-        });
-        profile.set("default".into());
-        save_edits();
+        nb.cells.with_value(|cs| cs.iter().for_each(|c| c.source.set(c.original.get_value())));
+        nb.profile.set("default".into());
+        nb.save_edits();
         let _ = window().location().set_hash(&notebook_hash(&reset_id, None));
+    };
+    let on_embed = move |cell: String| {
+        let share = nb.payload();
+        let link_part = (share.text != nb.shipped_text.get_value()).then(|| link::encode(&share));
+        let src = format!("{}{}", page_base(), embed_hash(&nb.id.get_value(), Some(&cell), link_part.as_deref()));
+        let iframe = format!(
+            "<iframe src=\"{src}\" title=\"{} ({cell}) on Odeon\" style=\"width:100%;height:520px;border:0\" loading=\"lazy\"></iframe>",
+            escape_html(&nb.title.get_value())
+        );
+        let widget = match &link_part {
+            None => format!(
+                "<script type=\"module\" src=\"{}widget.js\"></script>\n<odeon-widget notebook=\"{}\" cell=\"{cell}\"></odeon-widget>",
+                page_base().trim_end_matches("index.html"),
+                nb.id.get_value()
+            ),
+            Some(_) => String::from("(edited notebooks embed with the iframe code above)"),
+        };
+        copy_to_clipboard(&iframe);
+        debug_set(&["embedCode"], iframe.as_str().into());
+        flash(copied, format!("Embed code for \"{cell}\" copied"));
+        embed_code.set(Some((iframe, widget)));
     };
 
     let blocks = notebook.blocks.clone();
@@ -560,16 +654,18 @@ fn NotebookPage(id: String, share: Option<String>) -> impl IntoView {
         .map(|block| match block {
             Block::Prose(md) => view! { <div class="prose" inner_html=markdown_to_html(&md)></div> }.into_any(),
             Block::Cell(_) => {
-                let cell = cells.with_value(|cs| cs[cell_index]);
+                let cell = nb.cells.with_value(|cs| cs[cell_index]);
                 cell_index += 1;
-                view! { <CellEditor cell=cell running=running on_run=run on_edit=save_edits/> }.into_any()
+                view! { <CellView cell=cell nb=nb on_embed=on_embed/> }.into_any()
             }
         })
         .collect_view();
+    let running = nb.running;
+    let profile = nb.profile;
 
     view! {
         <article class="notebook" data-notebook=id.clone()>
-            {link_error.map(|e| view! {
+            {opened.link_error.map(|e| view! {
                 <div class="banner error" data-testid="link-error">
                     <strong>"This share link could not be opened: "</strong> {e}
                     ". You are looking at the shipped notebook, unchanged."
@@ -578,28 +674,37 @@ fn NotebookPage(id: String, share: Option<String>) -> impl IntoView {
                     })}
                 </div>
             })}
-            {(origin == Origin::Restored).then(|| view! {
+            {opened.link_note.map(|note| view! { <div class="banner warn" data-testid="link-note">"Note: " {note} "."</div> })}
+            {(opened.origin == Origin::Restored).then(|| view! {
                 <div class="banner info" data-testid="restored-edits">"Your edits from your last visit are restored. Reset returns to the shipped version."</div>
             })}
-            {(origin == Origin::Link).then(|| view! {
+            {(opened.origin == Origin::Link).then(|| view! {
                 <div class="banner info" data-testid="from-link">"You opened a shared version of this notebook. Run all reproduces its numbers; Reset returns to the shipped version."</div>
             })}
             <div class="toolbar">
-                <button id="run-all" on:click=move |_| run(None) disabled=move || running.get().is_some() || !state.kernel_ready.get()>"Run all"</button>
-                <button id="stop" on:click=stop disabled=move || running.get().is_none()>"Stop"</button>
+                <button id="run-all" on:click=move |_| nb.run(RunScope::All) disabled=move || running.get().is_some() || !state.kernel_ready.get()>"Run all"</button>
+                <button id="stop" on:click=move |_| nb.stop() disabled=move || running.get().is_none()>"Stop"</button>
                 <label>"Profile "
-                    <select id="profile" prop:value=move || profile.get() on:change=move |ev| { profile.set(event_target_value(&ev)); save_edits(); }>
+                    <select id="profile" prop:value=move || profile.get() on:change=move |ev| { profile.set(event_target_value(&ev)); nb.save_edits(); }>
                         <option value="ci">"ci (seconds)"</option>
                         <option value="default">"default"</option>
                         <option value="big">"big"</option>
                     </select>
                 </label>
-                <button id="share" on:click=make_share>"Share link"</button>
-                <button id="reset" on:click=reset>"Reset"</button>
+                <button id="share" on:click=make_share title="copy a link that reproduces this notebook and its run">"Copy link"</button>
+                <button id="reset" on:click=reset title="return every cell to the shipped version">"Reset all"</button>
+                {move || copied.get().map(|m| view! { <span class="flash" role="status" data-testid="copied">{m}</span> })}
             </div>
             {move || share_url.get().map(|url| view! {
-                <div class="share">"Link to this exact notebook (copied if the browser allows): "
+                <div class="share">"Link to this exact notebook: "
                     <input id="share-url" readonly=true prop:value=url/>
+                </div>
+            })}
+            {move || embed_code.get().map(|(iframe, widget)| view! {
+                <div class="share embed-code" data-testid="embed-code">
+                    "Embed with an iframe (copied):" <textarea readonly=true rows="3">{iframe}</textarea>
+                    "or with the widget script:" <textarea readonly=true rows="2">{widget}</textarea>
+                    <button on:click=move |_| embed_code.set(None)>"Close"</button>
                 </div>
             })}
             {move || state.kernel_note.get().map(|note| view! { <div class="banner warn" data-testid="kernel-note">{note}</div> })}
@@ -609,31 +714,10 @@ fn NotebookPage(id: String, share: Option<String>) -> impl IntoView {
     .into_any()
 }
 
-/// Moves the keyboard focus to the editor of the cell after `name`.
-fn focus_next_editor(name: &str) {
-    let Some(document) = window().document() else { return };
-    let Ok(editors) = document.query_selector_all(".cell-editor") else { return };
-    let mut found = false;
-    for i in 0..editors.length() {
-        let Some(node) = editors.item(i) else { continue };
-        let Ok(element) = node.dyn_into::<web_sys::HtmlElement>() else { continue };
-        if found {
-            let _ = element.focus();
-            return;
-        }
-        found = element.closest(".cell").ok().flatten().and_then(|c| c.get_attribute("data-cell")).as_deref() == Some(name);
-    }
-}
-
 #[component]
-fn CellEditor(
-    cell: CellView,
-    running: RwSignal<Option<u32>>,
-    on_run: impl Fn(Option<String>) + Copy + 'static,
-    on_edit: impl Fn() + Copy + 'static,
-) -> impl IntoView {
+fn CellView(cell: CellView, nb: NotebookState, on_embed: impl Fn(String) + Copy + 'static) -> impl IntoView {
     let name = cell.name.get_value();
-    let rows = move || cell.source.with(|s| s.lines().count().max(1) + 1);
+    let running = nb.running;
     let status_text = move || match cell.status.get() {
         Status::Idle => "",
         Status::Queued => "queued",
@@ -642,57 +726,187 @@ fn CellEditor(
         Status::Failed => "error",
         Status::Stopped => "stopped",
     };
-    let run_name = name.clone();
+    let dirty = move || cell.source.with(|s| *s != cell.original.get_value());
+    let (run_name, embed_name) = (name.clone(), name.clone());
+    let key_name = cell.name;
+    let on_run = move |advance: bool| {
+        if running.get_untracked().is_none() {
+            nb.run(RunScope::One(key_name.get_value()));
+        }
+        if advance {
+            focus_next_editor(&key_name.get_value());
+        }
+    };
+    let on_change = move || nb.save_edits();
+    // Test hook: the current text of every cell.
+    Effect::new(move |_| cell.source.with(|s| debug_set(&["sources", &cell.name.get_value()], s.as_str().into())));
     view! {
-        <section class="cell" data-cell=name.clone() data-status=move || format!("{:?}", cell.status.get()).to_lowercase()>
+        <section class="cell" data-cell=name.clone() data-dirty=move || dirty().to_string()
+            data-status=move || format!("{:?}", cell.status.get()).to_lowercase()>
             <div class="cell-head">
                 <span class="cell-name">{name.clone()}</span>
-                <button class="run-cell" on:click=move |_| on_run(Some(run_name.clone())) disabled=move || running.get().is_some()>"Run"</button>
+                {move || dirty().then(|| view! { <span class="dirty-marker" title="edited: differs from the shipped notebook">"● edited"</span> })}
+                <button class="run-cell" on:click=move |_| nb.run(RunScope::One(run_name.clone())) disabled=move || running.get().is_some()
+                    title="run this cell (Ctrl/Cmd+Enter; Shift+Enter runs and moves on)">"Run"</button>
+                {move || dirty().then(|| view! {
+                    <button class="reset-cell" on:click=move |_| { cell.source.set(cell.original.get_value()); nb.save_edits(); }
+                        title="return this cell to the shipped version">"Reset cell"</button>
+                })}
+                <button class="embed-cell" on:click=move |_| on_embed(embed_name.clone()) title="copy code that embeds this cell's output in another page">"Embed"</button>
                 <span class="cell-status">{status_text}</span>
             </div>
-            <textarea class="cell-editor" spellcheck="false" rows=rows
-                prop:value=move || cell.source.get()
-                on:input=move |ev| { cell.source.set(event_target_value(&ev)); on_edit(); }
-                on:keydown=move |ev: web_sys::KeyboardEvent| {
-                    // Ctrl/Cmd+Enter runs the cell; Shift+Enter runs it and moves on.
-                    if ev.key() != "Enter" || !(ev.ctrl_key() || ev.meta_key() || ev.shift_key()) {
-                        return;
-                    }
-                    ev.prevent_default();
-                    let name = cell.name.get_value();
-                    if running.get_untracked().is_none() {
-                        on_run(Some(name.clone()));
-                    }
-                    if ev.shift_key() {
-                        focus_next_editor(&name);
-                    }
-                }></textarea>
-            {move || cell.progress.get().map(|(done, total, loss)| view! {
-                <div class="progress-row">
-                    <progress class="progress" max=total value=done></progress>
-                    <span class="progress-text">{format!("{done}/{total}")}{loss.map(|l| format!(" · loss {l:.4}"))}</span>
-                </div>
-            })}
+            <CodeEditor source=cell.source on_change=on_change on_run=on_run/>
+            <ProgressBar progress=cell.progress/>
             {move || cell.message.get().map(|m| view! {
                 <div class=move || if matches!(cell.status.get(), Status::Failed) { "cell-message error" } else { "cell-message" }>{m}</div>
             })}
-            <div class="outputs">
-                {move || {
-                    let outputs = cell.outputs.get();
-                    let logs: Vec<String> = outputs.iter().filter_map(|o| match o { Output::Log(t) => Some(t.clone()), _ => None }).collect();
-                    let metrics: Vec<(String, f64)> = outputs.iter().filter_map(|o| match o { Output::Metric { name, value } => Some((name.clone(), *value)), _ => None }).collect();
-                    let plots: Vec<(String, String)> = outputs.iter().filter_map(|o| match o { Output::Plot { key, svg } => Some((key.clone(), svg.clone())), _ => None }).collect();
-                    view! {
-                        {(!logs.is_empty()).then(|| view! { <pre class="log">{logs.join("\n")}</pre> })}
-                        <div class="plots">{plots.into_iter().map(|(key, svg)| view! { <div class="plot" data-key=key inner_html=svg></div> }).collect_view()}</div>
-                        {(!metrics.is_empty()).then(|| view! {
-                            <table class="metrics"><tbody>
-                                {metrics.into_iter().map(|(n, v)| view! { <tr><td>{n}</td><td class="num">{format!("{v:.6}")}</td></tr> }).collect_view()}
-                            </tbody></table>
-                        })}
-                    }
-                }}
-            </div>
+            <OutputsView cell=name.clone() outputs=cell.outputs/>
         </section>
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Embed view: one cell's outputs (or the whole notebook) with minimal chrome.
+
+/// Tells the embedding page how tall this document is.
+fn post_size() {
+    // The content's own height (the document's would never shrink below the
+    // iframe's current height).
+    let Some(main) = window().document().and_then(|d| d.query_selector("main").ok().flatten()).and_then(|m| m.dyn_into::<web_sys::HtmlElement>().ok()) else { return };
+    let height = main.offset_height();
+    let message = js_sys::Object::new();
+    let _ = js_sys::Reflect::set(&message, &"type".into(), &"odeon:size".into());
+    let _ = js_sys::Reflect::set(&message, &"height".into(), &height.into());
+    if let Ok(Some(parent)) = window().parent()
+        && parent != window()
+    {
+        let _ = parent.post_message(&message, "*");
+    }
+    debug_set(&["embedHeight"], height.into());
+}
+
+fn watch_size() {
+    post_size();
+    let Some(body) = window().document().and_then(|d| d.body()) else { return };
+    let callback = Closure::<dyn Fn()>::new(post_size);
+    if let Ok(observer) = web_sys::ResizeObserver::new(callback.as_ref().unchecked_ref()) {
+        observer.observe(&body);
+        // The observer lives as long as the page.
+        std::mem::forget(observer);
+    }
+    callback.forget();
+}
+
+#[component]
+fn EmbedPage(id: String, cell: Option<String>, share: Option<String>, profile: Option<String>, autorun: bool) -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let opened = open_notebook(&id, share.as_deref(), false);
+    let Some(notebook) = opened.notebook else {
+        return view! { <div class="banner error" data-testid="unknown-notebook">"There is no notebook called \"" {id} "\"."</div> }.into_any();
+    };
+    if let Some(name) = &cell
+        && !notebook.cells().any(|c| c.name == *name)
+    {
+        let names: Vec<String> = notebook.cells().map(|c| c.name.clone()).collect();
+        return view! {
+            <div class="banner error" data-testid="unknown-cell">
+                "The notebook \"" {notebook.meta.title.clone()} "\" has no cell called \"" {name.clone()} "\"; its cells are " {names.join(", ")} "."
+            </div>
+        }.into_any();
+    }
+    let shipped_nb = shipped::text(&id).and_then(|t| Notebook::parse(t).ok()).unwrap_or_else(|| notebook.clone());
+    let profile = profile.filter(|p| ["ci", "default", "big"].contains(&p.as_str())).unwrap_or(opened.profile);
+    let nb = NotebookState::new(&notebook, &shipped_nb, profile);
+    debug_set(&["notebook"], notebook.meta.id.as_str().into());
+    debug_set(&["metrics"], js_sys::Object::new().into());
+    nb.install_handler();
+    let scope = match &cell {
+        Some(name) => RunScope::UpTo(name.clone()),
+        None => RunScope::All,
+    };
+    let run_scope = scope.clone();
+    let run = move || nb.run(run_scope.clone());
+    if autorun {
+        let run = run.clone();
+        Effect::new(move |done: Option<bool>| {
+            if done == Some(true) || !state.kernel_ready.get() {
+                return done.unwrap_or(false);
+            }
+            run();
+            true
+        });
+    }
+    let open_href = format!("{}{}", page_base(), notebook_hash(&id, share.as_deref()));
+    let shown: Vec<CellView> = nb.cells.with_value(|cs| match &cell {
+        Some(name) => cs.iter().filter(|c| c.name.get_value() == *name).copied().collect(),
+        None => cs.clone(),
+    });
+    // What is running now (earlier cells of an embed run are not shown).
+    let activity = move || {
+        nb.cells.with_value(|cs| {
+            cs.iter().find(|c| c.status.get() == Status::Running).map(|c| {
+                let p = c.progress.get().map(|p| format!(" {}/{}", p.done, p.total)).unwrap_or_default();
+                format!("running {}…{p}", c.name.get_value())
+            })
+        })
+    };
+    let failure = move || nb.cells.with_value(|cs| cs.iter().find(|c| c.status.get() == Status::Failed).and_then(|c| c.message.get().map(|m| (c.name.get_value(), m))));
+    let running = nb.running;
+    let title = match &cell {
+        Some(name) => format!("{} · {name}", notebook.meta.title),
+        None => notebook.meta.title.clone(),
+    };
+    request_animation_frame(watch_size);
+    view! {
+        <div class="embed" data-notebook=id.clone() data-cell=cell.clone().unwrap_or_default()>
+            <div class="embed-head">
+                <strong class="embed-title">{title}</strong>
+                <button id="embed-run" on:click=move |_| run() disabled=move || running.get().is_some() || !state.kernel_ready.get()>"Run"</button>
+                <button id="embed-stop" on:click=move |_| nb.stop() disabled=move || running.get().is_none()>"Stop"</button>
+                <span class="cell-status">{activity}</span>
+                <a class="open-in-odeon" href=open_href target="_blank" rel="noopener">"Open in Odeon ↗"</a>
+            </div>
+            {move || failure().map(|(name, message)| view! { <div class="cell-message error">"Cell " {name} ": " {message}</div> })}
+            {move || state.kernel_note.get().map(|note| view! { <div class="banner warn">{note}</div> })}
+            {shown.into_iter().map(|c| view! {
+                <div class="embed-cell" data-cell=c.name.get_value()>
+                    <ProgressBar progress=c.progress/>
+                    <OutputsView cell=c.name.get_value() outputs=c.outputs/>
+                </div>
+            }).collect_view()}
+        </div>
+    }
+    .into_any()
+}
+
+// ---------------------------------------------------------------------------
+// The script API reference, generated from `odeon_notebook::api`.
+
+#[component]
+fn ApiPage() -> impl IntoView {
+    view! {
+        <article class="api-reference">
+            <h1>"Script API"</h1>
+            <p class="lede">"Notebook cells are " <a href="https://rhai.rs" target="_blank" rel="noopener">"Rhai"</a>
+                " scripts. These are the functions they can call; the list is generated from the runtime's own table, which a test keeps equal to what the engine registers."</p>
+            {api::SECTIONS.iter().map(|(section, intro)| view! {
+                <section class="api-section">
+                    <h2>{*section}</h2>
+                    <p>{*intro}</p>
+                    {api::API.iter().filter(|e| e.section == *section).map(|e| view! {
+                        <div class="api-entry" id=format!("fn-{}", e.name)>
+                            <h3><code>{e.name}</code></h3>
+                            {e.signatures.iter().map(|s| view! { <pre class="signature">{*s}</pre> }).collect_view()}
+                            <p>{e.doc}</p>
+                            <pre class="example">{e.example}</pre>
+                        </div>
+                    }).collect_view()}
+                </section>
+            }).collect_view()}
+            <h2>"Limits"</h2>
+            <table class="metrics"><tbody>
+                {api::LIMITS.iter().map(|(what, value)| view! { <tr><td>{*what}</td><td>{*value}</td></tr> }).collect_view()}
+            </tbody></table>
+        </article>
     }
 }

@@ -36,11 +36,14 @@ pub struct RunRequest {
 }
 
 /// Resolves a shipped id, a path to a `.md` file, or a share link (the whole
-/// URL or just the `v1.…` part).
+/// URL or just the `v2.…` part).
 pub fn resolve(source: &str, profile: Option<&str>) -> Result<RunRequest> {
-    let share = source.split_once("?s=").map(|(_, s)| s).or_else(|| source.starts_with("v1.").then_some(source));
+    let share = source.split_once("?s=").map(|(_, s)| s).or_else(|| (source.starts_with("v1.") || source.starts_with("v2.")).then_some(source));
     let (text, link_profile) = if let Some(share) = share {
-        let payload = link::decode(share).map_err(|e| anyhow!("this share link could not be opened: {e}"))?;
+        let (payload, note) = link::decode_with_note(share).map_err(|e| anyhow!("this share link could not be opened: {e}"))?;
+        if let Some(note) = note {
+            eprintln!("note: {note}");
+        }
         (payload.text, Some(payload.profile))
     } else if let Some(text) = shipped::text(source) {
         (text.to_string(), None)
