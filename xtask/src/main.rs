@@ -32,6 +32,7 @@ commands:
                              omits the COOP/COEP headers
   test                       run native tests, the wasm build and the e2e tests
   bench [--quick]            benchmarks vs JAX, tf.js, jax-js (docs/benchmarks.md)
+  bench load [--runs N]      page load time and transferred bytes in Chromium (after build)
   e2e                        run only the e2e tests against an existing dist/
                              (ODEON_E2E_FILTER=<regex> selects tests by name)
   help                       print this message";
@@ -56,8 +57,7 @@ fn run() -> Result<()> {
     match command.as_str() {
         "build" => {
             no_extra_args(&rest)?;
-            dist::build()?;
-            widget::build()
+            build_all()
         }
         "serve" => serve_command(&rest),
         "test" => {
@@ -106,8 +106,7 @@ fn serve_command(rest: &[String]) -> Result<()> {
         }
     }
     if build {
-        dist::build()?;
-        widget::build()?;
+        build_all()?;
     }
     let dist = dist_dir();
     if !dist.join("index.html").is_file() {
@@ -142,4 +141,12 @@ pub(crate) fn workspace_root() -> PathBuf {
 /// The static output folder, `<root>/dist`.
 pub(crate) fn dist_dir() -> PathBuf {
     workspace_root().join("dist")
+}
+
+/// The whole static build: the app and worker, the widget package, then the
+/// service worker (whose build version covers every file in `dist/`).
+pub(crate) fn build_all() -> Result<()> {
+    dist::build()?;
+    widget::build()?;
+    dist::write_service_worker()
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 
 use crate::tools::{self, cargo, run};
-use crate::{dist, dist_dir, serve, widget, workspace_root};
+use crate::{dist_dir, serve, workspace_root};
 
 /// Steps done so far, with their durations, for the summary line.
 #[derive(Default)]
@@ -37,8 +37,7 @@ pub(crate) fn test_all() -> Result<()> {
     let result = (|| {
         steps.step("system packages", || tools::ensure_system_packages(true))?;
         steps.step("native tests", native_tests)?;
-        steps.step("wasm build", dist::build)?;
-        steps.step("widget build", widget::build)?;
+        steps.step("wasm build", crate::build_all)?;
         steps.step("e2e tests", e2e)
     })();
     match &result {

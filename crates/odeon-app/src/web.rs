@@ -234,6 +234,16 @@ fn App() -> impl IntoView {
     });
     on_cleanup(move || handle.remove());
 
+    // A new build installed by the service worker: offer to switch to it.
+    let update = RwSignal::new_local(None::<js_sys::Function>);
+    let on_update = window_event_listener_untyped("odeon-update", move |event| {
+        let apply = js_sys::Reflect::get(&event, &"detail".into())
+            .and_then(|d| js_sys::Reflect::get(&d, &"apply".into()))
+            .ok()
+            .and_then(|f| f.dyn_into::<js_sys::Function>().ok());
+        update.set(apply);
+    });
+    on_cleanup(move || on_update.remove());
     let embedded = move || matches!(state.route.get(), Route::Embed { .. });
     view! {
         {move || (!embedded()).then(|| view! {
@@ -243,6 +253,13 @@ fn App() -> impl IntoView {
                 <a class="nav" href="#/api">"Script API"</a>
                 <BackendBadge/>
             </header>
+        })}
+        {move || update.get().map(|apply| view! {
+            <div class="banner info update" data-testid="update">
+                "A new version of Odeon is ready. "
+                <button on:click=move |_| { let _ = apply.call0(&JsValue::NULL); }>"Reload to use it"</button>
+                " (your edits are kept)"
+            </div>
         })}
         <main class=move || if embedded() { "embedded" } else { "" }>
             {move || match state.route.get() {
@@ -755,7 +772,7 @@ fn CellView(cell: CellView, nb: NotebookState, on_embed: impl Fn(String) + Copy 
                 <button class="embed-cell" on:click=move |_| on_embed(embed_name.clone()) title="copy code that embeds this cell's output in another page">"Embed"</button>
                 <span class="cell-status">{status_text}</span>
             </div>
-            <CodeEditor source=cell.source on_change=on_change on_run=on_run/>
+            <CodeEditor label=format!("Cell {name}") source=cell.source on_change=on_change on_run=on_run/>
             <ProgressBar progress=cell.progress/>
             {move || cell.message.get().map(|m| view! {
                 <div class=move || if matches!(cell.status.get(), Status::Failed) { "cell-message error" } else { "cell-message" }>{m}</div>

@@ -46,12 +46,14 @@ pub(crate) fn focus_next_editor(name: &str) {
 /// `on_run(advance)` on Ctrl/Cmd+Enter (false) and Shift+Enter (true).
 #[component]
 pub(crate) fn CodeEditor(
+    /// Accessible name of the text box, e.g. "Cell train".
+    label: String,
     source: RwSignal<String>,
     on_change: impl Fn() + Copy + 'static,
     on_run: impl Fn(bool) + Copy + 'static,
 ) -> impl IntoView {
     let Some(create) = editor_factory() else {
-        return textarea_editor(source, on_change, on_run).into_any();
+        return textarea_editor(label, source, on_change, on_run).into_any();
     };
     let host = NodeRef::<html::Div>::new();
     let handle = StoredValue::new_local(None::<JsValue>);
@@ -70,6 +72,7 @@ pub(crate) fn CodeEditor(
         let _ = js_sys::Reflect::set(&callbacks, &"onChange".into(), changed.as_ref());
         let _ = js_sys::Reflect::set(&callbacks, &"onRun".into(), run.as_ref());
         let _ = js_sys::Reflect::set(&callbacks, &"onRunAdvance".into(), advance.as_ref());
+        let _ = js_sys::Reflect::set(&callbacks, &"ariaLabel".into(), &JsValue::from_str(&label));
         // The closures live as long as the page: editors are few and small.
         changed.forget();
         run.forget();
@@ -99,13 +102,14 @@ pub(crate) fn CodeEditor(
 }
 
 fn textarea_editor(
+    label: String,
     source: RwSignal<String>,
     on_change: impl Fn() + Copy + 'static,
     on_run: impl Fn(bool) + Copy + 'static,
 ) -> impl IntoView {
     let rows = move || source.with(|s| s.lines().count().max(1) + 1);
     view! {
-        <textarea class="cell-editor" spellcheck="false" rows=rows
+        <textarea class="cell-editor" spellcheck="false" rows=rows aria-label=label
             prop:value=move || source.get()
             on:input=move |ev| { source.set(event_target_value(&ev)); on_change(); }
             on:keydown=move |ev: web_sys::KeyboardEvent| {
