@@ -131,6 +131,13 @@ pub const API: &[ApiEntry] = &[
         example: "let run = sample_rectified_flow_adaptive(model, noise, #{ solver: \"dopri5\", rtol: 1e-4, atol: 1e-4 });",
     },
     ApiEntry {
+        section: "Sampling and solvers",
+        name: "solve_ode",
+        signatures: &["solve_ode(|t, y| [...], y0, #{ t0, t1, solver, rtol, atol, dt, save, max_steps }) -> #{ t, y, nfe, accepted, rejected, step_sizes, errors, stiffness }"],
+        doc: "Solves dy/dt = f(t, y) for a vector field written in the cell (a closure taking t and the state array, returning an array of the same length) from `t0` (default 0) to `t1` (default 1). `solver`: euler, heun or rk4 with a fixed step `dt`, or bosh3, dopri5, tsit5 (default) with adaptive steps at `rtol`/`atol` (default 1e-6; give `dt` without tolerances for fixed steps). `save`: \"steps\" (default), \"final\" or an array of times (dense output). The field runs as script code, so keep systems small; errors in it are reported at their line.",
+        example: "let run = solve_ode(|t, y| [y[1], -y[0]], [1.0, 0.0], #{ t1: 6.283, solver: \"dopri5\", rtol: 1e-8, atol: 1e-8 });\nprint(run.y[run.y.len() - 1]);",
+    },
+    ApiEntry {
         section: "Metrics",
         name: "sliced_w2",
         signatures: &["sliced_w2(a, b, seed) -> float"],

@@ -24,6 +24,7 @@ use rhai::{Array, Dynamic, Engine, EvalAltResult, Map, Position, Scope};
 use crate::events::Event;
 
 mod outputs;
+mod solvers;
 use outputs::loss_plot;
 
 /// What the runtime needs from whoever runs it (worker, CLI, test).
@@ -286,6 +287,7 @@ fn register_api(engine: &mut Engine) {
         Ok(out)
     });
     outputs::register(engine);
+    solvers::register(engine);
 }
 
 /// Cell centres of an `n` x `n` grid over `[-extent, extent]^2`, row by row

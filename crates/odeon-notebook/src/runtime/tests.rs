@@ -185,3 +185,54 @@ fn api_reference_matches_the_registered_functions() {
     documented.sort();
     assert_eq!(registered, documented, "update crates/odeon-notebook/src/api.rs");
 }
+
+/// A harmonic oscillator solved from a script closure: one period returns
+/// to the start (Dopri5 at tight tolerances), and fixed-step RK4 shows its
+/// fourth order when the step halves.
+#[test]
+fn solve_ode_runs_script_vector_fields() {
+    let script = r#"
+        let f = |t, y| [y[1], -y[0]];
+        let tau = 2.0 * PI();
+        let run = solve_ode(f, [1.0, 0.0], #{ t1: tau, solver: "dopri5", rtol: 1e-10, atol: 1e-10 });
+        let end = run.y[run.y.len() - 1];
+        metric("period error", (end[0] - 1.0).abs() + end[1].abs());
+        metric("nfe", run.nfe);
+        let errors = [];
+        for n in [8, 16, 32] {
+            let r = solve_ode(f, [1.0, 0.0], #{ t1: 1.0, solver: "rk4", dt: 1.0 / n, save: "final" });
+            errors.push((r.y[0][0] - cos(1.0)).abs());
+        }
+        metric("rk4 ratio", errors[0] / errors[1]);
+        metric("rk4 ratio 2", errors[1] / errors[2]);
+    "#;
+    let (result, events) = run_one(script);
+    result.expect("runs");
+    let get = |name: &str| events.iter().find_map(|e| match e { Event::Metric { name: n, value } if n == name => Some(*value), _ => None }).expect(name);
+    assert!(get("period error") < 1e-7, "{}", get("period error"));
+    assert!(get("nfe") > 20.0);
+    for ratio in [get("rk4 ratio"), get("rk4 ratio 2")] {
+        assert!((ratio.log2() - 4.0).abs() < 0.3, "RK4 error ratio {ratio}");
+    }
+}
+
+#[test]
+fn solve_ode_reports_mistakes_in_words() {
+    for (script, expect) in [
+        ("solve_ode(|t, y| [y[0]], [1.0, 2.0], #{});", "returned 1 numbers for a state of 2"),
+        ("solve_ode(|t, y| [y[0]], [1.0], #{ solver: \"rk4\" });", "give the step size as `dt`"),
+        ("solve_ode(|t, y| [y[0]], [1.0], #{ solver: \"rk9\" });", "unknown solver \"rk9\""),
+        ("solve_ode(|t, y| [y[0] * y[0]], [1.0], #{ t1: 2.0 });", "solve_ode"),
+        ("solve_ode(|t, y| [nope(y)], [1.0], #{});", "nope"),
+    ] {
+        let (result, _) = run_one(script);
+        let err = result.expect_err(script);
+        assert!(err.to_string().contains(expect), "{script}: {err}");
+    }
+    // Stop reaches into a script vector field.
+    let mut session = Session::new(0, "ci");
+    let err = session
+        .run_cell("solve_ode(|t, y| { let s = 0; for i in 0..1000 { s += i; } [y[0]] }, [1.0], #{ t1: 1.0e9, max_steps: 1000000 });", collect_host(Rc::new(RefCell::new(Vec::new())), Some(20)))
+        .expect_err("stopped");
+    assert!(err.stopped, "{err:?}");
+}
