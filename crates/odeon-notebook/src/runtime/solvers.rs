@@ -54,7 +54,7 @@ fn solve(context: &NativeCallContext, f: &FnPtr, y0: &Array, options: &Map) -> F
         },
         Some(v) => SaveAt::Times(numbers(&v.clone().try_cast::<Array>().ok_or_else(|| script_error("solve_ode: `save` is \"final\", \"steps\" or an array of times"))?, "solve_ode save times")?),
     };
-    let controller = if adaptive && dt.is_none() || adaptive && options.contains_key("rtol") {
+    let controller = if adaptive && (dt.is_none() || options.contains_key("rtol") || options.contains_key("atol")) {
         Controller::Pid(PidController::new(get_float(options, "rtol", 1e-6)?, get_float(options, "atol", 1e-6)?))
     } else {
         Controller::Constant
