@@ -377,3 +377,23 @@ test('embed code, the embed view and the script API page', async () => {
   assertNoErrors(api);
   await closePage(api);
 });
+
+test('a worker that runs out of memory is restarted; the page says so and keeps the edits', async () => {
+  const page = await openPage(browser, '#/nb/rectified-flow');
+  await setTrainingSteps(page, 77);
+  // Ask the worker for 3.9 GB at once: WebAssembly cannot grow that far, so
+  // the allocation fails for real and the worker's instance aborts.
+  await page.evaluate(() => window.__odeonDebug.allocate(3.9e9));
+  const note = page.locator('[data-testid=kernel-note]');
+  await note.waitFor({ timeout: 30_000 });
+  assert.match(await note.innerText(), /ran out of memory.*fresh worker was started.*edits are kept/s);
+  assert.equal(await page.evaluate(() => window.__odeon.crashes), 1);
+  assert.match(await cellSource(page, 'train'), /\b77\b/, 'the edit survived');
+  await screenshot(page, 'worker-out-of-memory');
+  // The fresh worker runs cells.
+  await page.waitForFunction(() => !document.querySelector('#run-all').disabled, null, { timeout: 30_000 });
+  await page.click('[data-cell=data] .run-cell');
+  await page.waitForFunction(() => window.__odeon.lastRun.done === true, null, { timeout: 30_000 });
+  assert.equal(await page.locator('[data-cell=data]').getAttribute('data-status'), 'done');
+  await closePage(page);
+});

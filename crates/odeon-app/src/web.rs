@@ -84,13 +84,19 @@ struct Kernel {
     worker: web_sys::Worker,
     stop_flag: Option<js_sys::Int32Array>,
     _on_message: Closure<dyn FnMut(web_sys::MessageEvent)>,
+    _on_error: Closure<dyn FnMut(web_sys::ErrorEvent)>,
 }
 
 type Handler = Rc<dyn Fn(&FromWorker)>;
 
+/// Called when the compute worker dies (out of memory, a bug): the page
+/// marks the run as failed, says what happened and starts a fresh worker.
+type CrashHandler = Rc<dyn Fn(&str)>;
+
 thread_local! {
     static KERNEL: RefCell<Option<Kernel>> = const { RefCell::new(None) };
     static HANDLER: RefCell<Option<Handler>> = const { RefCell::new(None) };
+    static CRASH_HANDLER: RefCell<Option<CrashHandler>> = const { RefCell::new(None) };
     static STATE: RefCell<Option<AppState>> = const { RefCell::new(None) };
 }
 
@@ -148,6 +154,11 @@ fn start_kernel() -> Result<(), JsValue> {
         }
     });
     worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    let on_error = Closure::<dyn FnMut(web_sys::ErrorEvent)>::new(|event: web_sys::ErrorEvent| {
+        event.prevent_default();
+        worker_crashed(&event.message());
+    });
+    worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
     let stop_flag = if is_isolated() {
         let buffer = js_sys::SharedArrayBuffer::new(4);
         let message = js_sys::Object::new();
@@ -158,8 +169,35 @@ fn start_kernel() -> Result<(), JsValue> {
     } else {
         None
     };
-    KERNEL.with(|k| *k.borrow_mut() = Some(Kernel { worker, stop_flag, _on_message: on_message }));
+    KERNEL.with(|k| *k.borrow_mut() = Some(Kernel { worker, stop_flag, _on_message: on_message, _on_error: on_error }));
     Ok(())
+}
+
+/// The worker died: start a new one and tell the page.
+fn worker_crashed(detail: &str) {
+    web_sys::console::error_1(&format!("odeon: the compute worker crashed: {detail}").into());
+    let old = KERNEL.with(|k| k.borrow_mut().take());
+    if let Some(kernel) = old {
+        kernel.worker.terminate();
+    }
+    let state = STATE.with(|s| *s.borrow());
+    if let Some(state) = state {
+        state.kernel_ready.set(false);
+        let note = if detail.contains("nreachable") || detail.to_lowercase().contains("memory") {
+            "The compute worker ran out of memory and stopped (a browser tab's WebAssembly gets at most 4 GB; smaller batches, fewer points or fewer kept results help). A fresh worker was started; your edits are kept. Run the cells again."
+        } else {
+            "The compute worker stopped unexpectedly. A fresh worker was started; your edits are kept. Run the cells again."
+        };
+        state.kernel_note.set(Some(format!("{note} (Details: {detail})")));
+    }
+    let handler = CRASH_HANDLER.with(|h| h.borrow().clone());
+    if let Some(handler) = handler {
+        handler(detail);
+    }
+    debug_set(&["crashes"], (js_sys::Reflect::get(&js_sys::Reflect::get(&window(), &"__odeon".into()).unwrap_or(JsValue::UNDEFINED), &"crashes".into()).ok().and_then(|v| v.as_f64()).unwrap_or(0.0) + 1.0).into());
+    if let Err(err) = start_kernel() {
+        web_sys::console::error_1(&err);
+    }
 }
 
 fn send(message: &ToWorker) {
@@ -205,6 +243,11 @@ fn install_test_hooks() {
     });
     let _ = js_sys::Reflect::set(&hooks, &"engineCheck".into(), engine_check.as_ref());
     engine_check.forget();
+    // Asks the worker to allocate this many bytes (an impossible size runs
+    // it out of memory for real, to test the crash path).
+    let allocate = Closure::<dyn Fn(f64)>::new(|bytes: f64| send(&ToWorker::Allocate { bytes }));
+    let _ = js_sys::Reflect::set(&hooks, &"allocate".into(), allocate.as_ref());
+    allocate.forget();
     let _ = js_sys::Reflect::set(&window(), &"__odeonDebug".into(), &hooks);
 }
 
@@ -497,7 +540,24 @@ impl NotebookState {
             }
         });
         HANDLER.with(|h| *h.borrow_mut() = Some(handler));
-        on_cleanup(|| HANDLER.with(|h| *h.borrow_mut() = None));
+        let crash: CrashHandler = Rc::new(move |_detail: &str| {
+            if self.running.get_untracked().is_none() {
+                return;
+            }
+            self.cells.with_value(|cs| {
+                for c in cs.iter().filter(|c| matches!(c.status.get_untracked(), Status::Running | Status::Queued)) {
+                    c.status.set(Status::Failed);
+                    c.message.set(Some("the compute worker crashed while running this cell (see the note above)".into()));
+                }
+            });
+            self.running.set(None);
+            debug_set(&["lastRun", "done"], JsValue::TRUE);
+        });
+        CRASH_HANDLER.with(|h| *h.borrow_mut() = Some(crash));
+        on_cleanup(|| {
+            HANDLER.with(|h| *h.borrow_mut() = None);
+            CRASH_HANDLER.with(|h| *h.borrow_mut() = None);
+        });
     }
 
     fn run(self, scope: RunScope) {

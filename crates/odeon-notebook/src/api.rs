@@ -42,6 +42,8 @@ pub const LIMITS: &[(&str, &str)] = &[
     ("maps", "65 536 keys"),
     ("points per plot series", "200 000"),
     ("heat map cells", "16 384 (e.g. 128 x 128)"),
+    ("numbers in one set of points", "16 777 216 (64 MB)"),
+    ("memory of the compute worker", "what the browser gives WebAssembly (at most 4 GB); if a cell runs out, the worker is restarted and the page says so"),
 ];
 
 /// Every documented function, in display order within its section.
@@ -85,7 +87,7 @@ pub const API: &[ApiEntry] = &[
         section: "Data",
         name: "gaussian_noise",
         signatures: &["gaussian_noise(n, dim, seed) -> Points"],
-        doc: "`n` draws of standard normal noise in `dim` dimensions (1 to 1024).",
+        doc: "`n` draws of standard normal noise in `dim` dimensions (1 to 1024; at most 16 777 216 numbers in all).",
         example: "let noise = gaussian_noise(2000, 2, seed + 4);",
     },
     ApiEntry {

@@ -25,6 +25,13 @@ pub enum ToWorker {
     },
     /// Compare a WebGPU matmul against the CPU.
     GpuCheck,
+    /// Allocate `bytes` in the worker and free them again. Diagnostics: an
+    /// impossible size makes the worker run out of memory for real, which is
+    /// how tests check that the page survives a crashed worker.
+    Allocate {
+        /// Bytes to allocate.
+        bytes: f64,
+    },
     /// Run the reference training workload (`odeon_nn::reference::MlpStep`)
     /// for `steps` steps, so tests can compare the browser with native runs.
     EngineCheck {

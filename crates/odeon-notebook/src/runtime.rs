@@ -166,6 +166,12 @@ fn register_api(engine: &mut Engine) {
             (Ok(n @ 1..=1_000_000), Ok(d @ 1..=1024)) => (n, d),
             _ => return Err(script_error("gaussian_noise(n, dim, seed) needs 1 <= n <= 1000000 and 1 <= dim <= 1024")),
         };
+        if n * dim > MAX_POINT_VALUES {
+            return Err(script_error(format!(
+                "gaussian_noise: {n} points of dimension {dim} are {} numbers, more than the {MAX_POINT_VALUES} (64 MB) one set of points may hold",
+                n * dim
+            )));
+        }
         let mut rng = SeedStream::new(to_seed(seed), "noise");
         Ok(Points(Rc::new(rng.normal_tensor(&[n, dim]))))
     });
@@ -318,6 +324,9 @@ fn grid_map(rows: Array, extent: f64) -> Map {
 /// loops come near it: at tens of millions per second this is a few seconds
 /// of pure script work, far beyond any notebook's needs.
 pub const MAX_OPERATIONS: u64 = 200_000_000;
+/// Most numbers one set of points made by a script function may hold
+/// (64 MB of f32), so a typo cannot ask for gigabytes at once.
+pub const MAX_POINT_VALUES: usize = 1 << 24;
 /// Deepest nesting of script function calls.
 pub const MAX_CALL_LEVELS: usize = 64;
 

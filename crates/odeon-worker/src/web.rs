@@ -102,6 +102,12 @@ impl WorkerHandle {
                 }
                 post(&FromWorker::RunFinished { run_id });
             }
+            ToWorker::Allocate { bytes } => {
+                // `with_capacity` aborts the instance when the memory cannot
+                // grow, exactly as an out-of-memory cell would.
+                let block: Vec<u8> = Vec::with_capacity(bytes.clamp(0.0, usize::MAX as f64) as usize);
+                drop(block);
+            }
             ToWorker::EngineCheck { steps } => {
                 let start = now_ms();
                 let run = || -> Result<FromWorker, odeon_nn::NnError> {

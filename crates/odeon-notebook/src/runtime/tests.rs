@@ -102,6 +102,7 @@ fn print_shape_and_divergence_messages() {
         ("fn f(n) { f(n + 1) }\nf(0);", "deep"),
         ("let s = \"x\";\nloop { s += s; }", "too large"),
         ("let x = nope(1);", "nope"),
+        ("let big = 1000000;\nlet x = gaussian_noise(big, 1024, 0);", "more than the 16777216 (64 mb)"),
     ] {
         let (result, _) = run_one(script);
         let err = result.expect_err(script);
