@@ -182,7 +182,9 @@ test('embed: widget.js builds the iframe, re-renders on attribute changes, appli
     el.setAttribute('src', 'https://odeon.example/app/');
   });
   assert.equal(await src(), 'https://odeon.example/app/#/embed/rectified-flow/sample?profile=ci');
-  await page.evaluate(() => document.querySelector('odeon-widget').removeAttribute('src'));
+  // Point the frame at a page without the app, so that only this test's
+  // messages arrive (the real embed view posts its own height at once).
+  await page.evaluate((base) => document.querySelector('odeon-widget').setAttribute('src', `${base}npm/odeon-widget/`), baseUrl());
 
   // Size messages count only from the widget's own frame.
   const height = () => page.evaluate(() => document.querySelector('odeon-widget iframe').style.height);
