@@ -5,7 +5,7 @@
 /// Layer of each workspace crate; a crate may depend on lower layers only.
 pub(crate) const LAYERS: &[(&str, u32)] = &[
     ("odeon-tensor", 0),
-    ("odeon-gpu", 0),
+    ("odeon-gpu", 1),
     ("odeon-autodiff", 1),
     ("odeon-nn", 2),
     ("odeon-solve", 3),

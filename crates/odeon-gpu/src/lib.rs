@@ -1,19 +1,81 @@
-//! Odeon's GPU compute backend: the first piece of the WebGPU/Vulkan path.
+//! Odeon's GPU compute backend: odeon-tensor's engine on WebGPU/Vulkan.
 //!
 //! The same code runs in the browser (wgpu's `webgpu` backend, on top of
 //! `navigator.gpu`) and natively (wgpu-core on Vulkan, Metal or DX12), so a
 //! kernel checked in `cargo test` on a software Vulkan (lavapipe) is the same
 //! WGSL the browser runs.
 //!
-//! # Readback is async only
+//! # The tensor backend: [`Wgpu`]
 //!
-//! Every operation that returns data to the CPU is an `async fn` and nothing
-//! in this crate blocks. On the web a `map_async` readback completes only
-//! after the worker has returned to its event loop: a blocking wait there
-//! would never finish (it would deadlock the very loop that delivers the
-//! result). Natively the futures drive completion themselves by polling the
-//! device, so `pollster::block_on` (or any executor) works in tests and in
-//! the CLI.
+//! [`Wgpu`] implements [`odeon_tensor::Backend`], so `Tensor<Wgpu>` runs the
+//! engine's operations on the GPU with the shape and dtype checks of
+//! `odeon_tensor::Tensor` unchanged. Tensors live in device buffers
+//! ([`GpuStorage`]: one row-major `f32` buffer and its length); every
+//! operation allocates its result and queues one compute dispatch, and
+//! nothing waits for the GPU between operations, so a training step is
+//! queued in full without a round trip. `reshape` is free (same buffer);
+//! permute/transpose materialise a copy (the CPU uses strides instead).
+//!
+//! Kernels (WGSL in `src/kernels/`, each module compiled once per device
+//! with `prelude.wgsl` in front and cached):
+//!
+//! | Backend method | Kernel |
+//! |---|---|
+//! | `unary`, `unary_backward` | `elementwise.wgsl`: every `UnaryOp`, same formulas as the CPU (`exp` is odeon-tensor's deterministic polynomial; `sigmoid`, `softplus` the same overflow-free forms) |
+//! | `binary`, `select` | `elementwise.wgsl`, NumPy broadcasting from per-input strides (0 on broadcast axes) passed with the output shape |
+//! | `scalar`, `full` | `elementwise.wgsl` (`scalar`, `fill`) |
+//! | `matmul` (batched), `addmm` | `matmul_batched.wgsl`: 16x16 tiles in workgroup memory, batch in workgroup z, fused bias |
+//! | `adam_update` | `adam.wgsl`: one fused pass writing new `(param, m, v)` |
+//! | `reduce` (sum, max, min over any axes) | `reduce.wgsl`: an invocation per output for short reductions, a workgroup with a tree in workgroup memory for reductions of 256 and more |
+//! | `permute`, `broadcast_to`, `slice`, `concat` | `movement.wgsl`: one strided copy |
+//! | `unfold2d`, `fold2d` (so `conv2d`), `csr_matmul` | `conv_sparse.wgsl`: im2col as a gather; col2im with an invocation per pixel summing its patches in the CPU's order; CSR rows (the transpose built on the host) passed with the dispatch |
+//! | `index_select`, `index_add` | `movement.wgsl`: a gather; a scatter-add made deterministic without float atomics: the host (which has the indices) builds the inverse mapping, and each output element adds its sources in index order, bit-identical to the CPU |
+//!
+//! Softmax and log-sum-exp are composed by `Tensor` from these (max-shifted
+//! reductions, broadcasting, `exp`, `ln`), as is everything the autodiff
+//! needs to train an MLP (`addmm`, activations and their fused backward,
+//! transposed products, `sum_to_shape`, `adam_update`).
+//!
+//! **Not done yet:** chains of elementwise ops are not fused beyond the
+//! fused kernels above (each op is one dispatch and one buffer), and each
+//! operation is its own queue submission. Every `Backend` method has a GPU
+//! kernel.
+//!
+//! Every kernel is checked against the CPU backend by odeon-tensor's
+//! conformance suite (`tests/conformance.rs`; the same checks run on the
+//! CPU in odeon-tensor's tests).
+//!
+//! # f32 only
+//!
+//! GPU tensors are `f32`. Asking for `f64` on the GPU (an `f64` upload,
+//! `full` or `cast`) is an error,
+//! [`odeon_tensor::TensorError::Unsupported`]: "f64 tensors are not
+//! available on the GPU: f64 stays on the CPU ...". WebGPU has no `f64` in
+//! shaders; solvers, gradient checks and reference computations keep using
+//! the CPU backend in `f64`.
+//!
+//! # Readback
+//!
+//! Values come back to the CPU only when asked for (a plot, a metric, a
+//! loss to print): nothing in a training step reads back.
+//!
+//! * [`Wgpu::read_f32_async`] / [`Wgpu::read_f64_async`] never block: they
+//!   queue a copy to a staging buffer and await `map_async`'s callback. This
+//!   is the only way to read on the web, where the callback fires only after
+//!   the worker has returned to its event loop (a blocking wait there would
+//!   deadlock the very loop that delivers the result). Natively the future
+//!   polls the device itself, so any executor completes it.
+//! * The `Backend` trait's synchronous reads (`Tensor::to_f32_vec`, `item`,
+//!   ...) block natively, polling the device until the copy is done (tests,
+//!   the CLI). On wasm32 they do not block: they return a
+//!   [`odeon_tensor::TensorError::Device`] telling the caller to use the
+//!   async read (or a training handle, ARCHITECTURE.md's "hard problem").
+//! * [`GpuContext::matmul`] (the standalone kernel the worker's WebGPU
+//!   self-check runs) is async in the same way.
+//!
+//! Device errors of queued work (validation, out of memory) are caught by an
+//! uncaptured-error handler that [`Wgpu::new`] installs, and reported as an
+//! error by the next read instead of panicking.
 //!
 //! # Device acquisition is separate from the kernels
 //!
@@ -30,6 +92,10 @@
 //! a user; inputs are checked before anything reaches the GPU.
 
 use std::sync::OnceLock;
+
+mod backend;
+
+pub use backend::{GpuStorage, Wgpu};
 
 use wgpu::util::DeviceExt as _;
 

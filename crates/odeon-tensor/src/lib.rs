@@ -18,6 +18,8 @@
 //!   [`TensorError`] that says what was expected.
 
 mod backend;
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance;
 mod cpu;
 pub mod dtype;
 mod ops;

@@ -53,6 +53,16 @@ pub enum TensorError {
         /// The tensor's rank.
         rank: usize,
     },
+    /// The device does not support this at all (e.g. `f64` on the GPU).
+    #[error("{what} are not available on {device}: {advice}")]
+    Unsupported {
+        /// The device, e.g. `"the GPU"`.
+        device: String,
+        /// What was asked for, plural, e.g. `"f64 tensors"`.
+        what: String,
+        /// What to do instead.
+        advice: String,
+    },
     /// The device cannot do this (e.g. a synchronous read on the web GPU).
     #[error("{0}")]
     Device(String),

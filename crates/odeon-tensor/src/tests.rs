@@ -187,3 +187,9 @@ fn polynomial_exp_is_accurate() {
     // Subnormal results are kept.
     assert!(crate::dtype::exp_f32(-100.0) > 0.0);
 }
+
+/// The backend conformance suite on the CPU itself: checks the suite (every
+/// comparison must hold trivially) and the CPU's own edge cases.
+mod conformance_cpu {
+    crate::conformance_tests!(Some(crate::Cpu));
+}

@@ -1,0 +1,1305 @@
+//! [`Wgpu`]: odeon-tensor's [`Backend`] on a wgpu device (see the crate docs).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use odeon_tensor::{
+    AdamScalars, AdamState, Backend, BinaryOp, Conv2dGeometry, Csr, DType, ReduceOp, TensorError,
+    UnaryOp,
+};
+use wgpu::util::DeviceExt as _;
+
+use crate::{GpuContext, GpuError};
+
+/// Invocations per workgroup of the 1-D kernels (`WG` in `prelude.wgsl`).
+const WG: u32 = 256;
+/// Side of the batched matmul tile (`TILE` in `matmul_batched.wgsl`).
+const MM_TILE: u32 = 16;
+/// A reduction at least this long gets a workgroup per output element.
+const WIDE_REDUCTION: usize = 256;
+/// Storage buffers the Adam kernel binds at once (WebGPU's default limit).
+const STORAGE_BUFFERS_NEEDED: u32 = 8;
+
+const PRELUDE: &str = include_str!("kernels/prelude.wgsl");
+
+/// The WGSL modules of the backend; each is compiled with the prelude in front.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Module {
+    Elementwise,
+    Adam,
+    Movement,
+    Reduce,
+    Matmul,
+    ConvSparse,
+}
+
+impl Module {
+    fn source(self) -> &'static str {
+        match self {
+            Module::Elementwise => include_str!("kernels/elementwise.wgsl"),
+            Module::Adam => include_str!("kernels/adam.wgsl"),
+            Module::Movement => include_str!("kernels/movement.wgsl"),
+            Module::Reduce => include_str!("kernels/reduce.wgsl"),
+            Module::Matmul => include_str!("kernels/matmul_batched.wgsl"),
+            Module::ConvSparse => include_str!("kernels/conv_sparse.wgsl"),
+        }
+    }
+}
+
+/// A tensor's data on the GPU: an `f32` device buffer and its element count.
+///
+/// Cloning shares the buffer (results are always written to fresh buffers,
+/// so sharing is safe). An empty tensor still owns a 4-byte buffer, since
+/// WebGPU cannot bind empty ones.
+#[derive(Debug, Clone)]
+pub struct GpuStorage {
+    buffer: wgpu::Buffer,
+    len: usize,
+}
+
+impl GpuStorage {
+    /// Number of `f32` elements.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when the tensor has no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The device buffer (at least `4 * len` bytes, `f32`, row-major).
+    pub fn buffer(&self) -> &wgpu::Buffer {
+        &self.buffer
+    }
+}
+
+struct Inner {
+    ctx: Arc<GpuContext>,
+    pipelines: Mutex<HashMap<(Module, &'static str), wgpu::ComputePipeline>>,
+    /// The first error the device reported outside an error scope; surfaced
+    /// by the next read (work is queued, so errors show up late).
+    device_error: Arc<Mutex<Option<String>>>,
+}
+
+/// odeon-tensor's [`Backend`] on a wgpu device: `Tensor<Wgpu>` runs every
+/// kernel on the GPU, `f32` only.
+///
+/// Cloning is cheap (shared device, queue and compiled pipelines). Two
+/// handles are equal when they share the same device.
+#[derive(Clone)]
+pub struct Wgpu {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Wgpu {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Wgpu")
+            .field("adapter", &self.inner.ctx.adapter_summary())
+            .finish()
+    }
+}
+
+impl PartialEq for Wgpu {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+}
+
+fn device_err(message: impl Into<String>) -> TensorError {
+    TensorError::Device(message.into())
+}
+
+fn to_u32(value: usize, what: &str) -> Result<u32, TensorError> {
+    u32::try_from(value).map_err(|_| device_err(format!("{what} ({value}) is too large for the GPU backend (at most {} elements per tensor); use the CPU backend", u32::MAX)))
+}
+
+fn row_major_strides(shape: &[usize]) -> Vec<usize> {
+    let mut strides = vec![1; shape.len()];
+    for d in (0..shape.len().saturating_sub(1)).rev() {
+        strides[d] = strides[d + 1] * shape[d + 1];
+    }
+    strides
+}
+
+/// Strides into a tensor of `shape` for each axis of `out` (NumPy broadcasting:
+/// shapes align at the right, size-one and missing axes get stride 0).
+fn broadcast_strides(shape: &[usize], out: &[usize]) -> Result<Vec<usize>, TensorError> {
+    if shape.len() > out.len() {
+        return Err(TensorError::Shape(format!(
+            "cannot broadcast {shape:?} to {out:?}"
+        )));
+    }
+    let own = row_major_strides(shape);
+    let lead = out.len() - shape.len();
+    (0..out.len())
+        .map(|d| {
+            if d < lead {
+                return Ok(0);
+            }
+            let size = shape[d - lead];
+            if size == out[d] {
+                Ok(if size == 1 { 0 } else { own[d - lead] })
+            } else if size == 1 {
+                Ok(0)
+            } else {
+                Err(TensorError::Shape(format!(
+                    "cannot broadcast {shape:?} to {out:?}"
+                )))
+            }
+        })
+        .collect()
+}
+
+fn u32s(values: &[usize], what: &str) -> Result<Vec<u32>, TensorError> {
+    values.iter().map(|&v| to_u32(v, what)).collect()
+}
+
+fn unary_code(op: UnaryOp) -> u32 {
+    match op {
+        UnaryOp::Neg => 0,
+        UnaryOp::Exp => 1,
+        UnaryOp::Ln => 2,
+        UnaryOp::Sin => 3,
+        UnaryOp::Cos => 4,
+        UnaryOp::Tanh => 5,
+        UnaryOp::Square => 6,
+        UnaryOp::Sqrt => 7,
+        UnaryOp::Recip => 8,
+        UnaryOp::Abs => 9,
+        UnaryOp::Relu => 10,
+        UnaryOp::Sigmoid => 11,
+        UnaryOp::Silu => 12,
+        UnaryOp::Softplus => 13,
+        UnaryOp::Step => 14,
+        UnaryOp::Sign => 15,
+    }
+}
+
+fn binary_code(op: BinaryOp) -> u32 {
+    match op {
+        BinaryOp::Add => 0,
+        BinaryOp::Sub => 1,
+        BinaryOp::Mul => 2,
+        BinaryOp::Div => 3,
+        BinaryOp::Max => 4,
+        BinaryOp::Min => 5,
+        BinaryOp::Pow => 6,
+        BinaryOp::Gt => 7,
+        BinaryOp::Ge => 8,
+        BinaryOp::Lt => 9,
+        BinaryOp::Eq => 10,
+    }
+}
+
+fn reduce_code(op: ReduceOp) -> u32 {
+    match op {
+        ReduceOp::Sum => 0,
+        ReduceOp::Max => 1,
+        ReduceOp::Min => 2,
+    }
+}
+
+impl Wgpu {
+    /// A backend on an open device.
+    ///
+    /// Installs an uncaptured-error handler on the device that records the
+    /// first error for the next read to report (instead of wgpu's default
+    /// panic), so share a device with other code knowingly.
+    ///
+    /// # Errors
+    ///
+    /// [`GpuError::Gpu`] when the device allows fewer than 8 storage buffers
+    /// per shader stage (WebGPU's default; only downlevel devices have less).
+    pub fn new(ctx: Arc<GpuContext>) -> Result<Wgpu, GpuError> {
+        let limits = ctx.device.limits();
+        if limits.max_storage_buffers_per_shader_stage < STORAGE_BUFFERS_NEEDED {
+            return Err(GpuError::Gpu(format!(
+                "this device allows {} storage buffers per shader, the GPU tensor backend needs {STORAGE_BUFFERS_NEEDED}",
+                limits.max_storage_buffers_per_shader_stage
+            )));
+        }
+        let device_error: Arc<Mutex<Option<String>>> = Arc::default();
+        let sink = device_error.clone();
+        ctx.device
+            .on_uncaptured_error(Arc::new(move |err: wgpu::Error| {
+                let mut slot = sink.lock().unwrap_or_else(PoisonError::into_inner);
+                if slot.is_none() {
+                    *slot = Some(err.to_string());
+                }
+            }));
+        // On wasm32 wgpu's WebGPU handles are not Send/Sync; Arc keeps one
+        // type for both targets (natively the backend is shared by threads).
+        #[allow(clippy::arc_with_non_send_sync)]
+        let inner = Arc::new(Inner {
+            ctx,
+            pipelines: Mutex::default(),
+            device_error,
+        });
+        Ok(Wgpu { inner })
+    }
+
+    /// Opens a device ([`GpuContext::new`]) and wraps it.
+    ///
+    /// # Errors
+    ///
+    /// As [`GpuContext::new`] and [`Wgpu::new`].
+    pub async fn request() -> Result<Wgpu, GpuError> {
+        #[allow(clippy::arc_with_non_send_sync)] // see Wgpu::new
+        let ctx = Arc::new(GpuContext::new().await?);
+        Wgpu::new(ctx)
+    }
+
+    /// The device context.
+    pub fn context(&self) -> &Arc<GpuContext> {
+        &self.inner.ctx
+    }
+
+    fn device(&self) -> &wgpu::Device {
+        &self.inner.ctx.device
+    }
+
+    /// Reads a tensor back without blocking: the way to read on the web.
+    ///
+    /// Queues a copy into a staging buffer and awaits `map_async`'s callback.
+    /// In the browser the callback fires once the worker's event loop runs;
+    /// natively this future polls the device itself (so any executor, e.g.
+    /// `pollster::block_on`, completes it).
+    ///
+    /// # Errors
+    ///
+    /// [`TensorError::Device`] when the device reported an error for queued
+    /// work or the mapping fails.
+    pub async fn read_f32_async(&self, storage: &GpuStorage) -> Result<Vec<f32>, TensorError> {
+        if storage.len == 0 {
+            return self.check_device_error().map(|()| Vec::new());
+        }
+        let staging = self.copy_to_staging(storage)?;
+        let slice = staging.slice(..);
+        let (tx, rx) = futures_channel::oneshot::channel();
+        slice.map_async(wgpu::MapMode::Read, move |result| {
+            // The receiver is gone only if the caller dropped the future.
+            let _ = tx.send(result);
+        });
+        #[cfg(not(target_arch = "wasm32"))]
+        self.device()
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| device_err(format!("waiting for the GPU failed: {e}")))?;
+        rx.await
+            .map_err(|_| device_err("reading from the GPU failed: the map callback was dropped"))?
+            .map_err(|e| device_err(format!("reading from the GPU failed: {e}")))?;
+        self.finish_read(&staging, storage.len)
+    }
+
+    /// [`Wgpu::read_f32_async`] widened to `f64`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Wgpu::read_f32_async`].
+    pub async fn read_f64_async(&self, storage: &GpuStorage) -> Result<Vec<f64>, TensorError> {
+        Ok(self
+            .read_f32_async(storage)
+            .await?
+            .into_iter()
+            .map(f64::from)
+            .collect())
+    }
+
+    fn check_device_error(&self) -> Result<(), TensorError> {
+        let slot = self
+            .inner
+            .device_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        match slot.as_ref() {
+            Some(err) => Err(device_err(format!("the GPU rejected earlier work: {err}"))),
+            None => Ok(()),
+        }
+    }
+
+    fn copy_to_staging(&self, storage: &GpuStorage) -> Result<wgpu::Buffer, TensorError> {
+        let bytes = storage.len as u64 * 4;
+        let staging = self.device().create_buffer(&wgpu::BufferDescriptor {
+            label: Some("odeon readback"),
+            size: bytes,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut encoder = self
+            .device()
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("odeon readback"),
+            });
+        encoder.copy_buffer_to_buffer(&storage.buffer, 0, &staging, 0, bytes);
+        self.inner.ctx.queue.submit([encoder.finish()]);
+        Ok(staging)
+    }
+
+    fn finish_read(&self, staging: &wgpu::Buffer, len: usize) -> Result<Vec<f32>, TensorError> {
+        let out = {
+            let view = staging
+                .slice(..)
+                .get_mapped_range()
+                .map_err(|e| device_err(format!("reading from the GPU failed: {e}")))?;
+            bytemuck::pod_collect_to_vec::<u8, f32>(&view)
+        };
+        staging.unmap();
+        self.check_device_error()?;
+        debug_assert_eq!(out.len(), len);
+        Ok(out)
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    fn read_blocking(&self, storage: &GpuStorage) -> Result<Vec<f32>, TensorError> {
+        if storage.len == 0 {
+            return self.check_device_error().map(|()| Vec::new());
+        }
+        let staging = self.copy_to_staging(storage)?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        staging
+            .slice(..)
+            .map_async(wgpu::MapMode::Read, move |result| {
+                let _ = tx.send(result);
+            });
+        self.device()
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| device_err(format!("waiting for the GPU failed: {e}")))?;
+        rx.recv()
+            .map_err(|_| device_err("reading from the GPU failed: the map callback was dropped"))?
+            .map_err(|e| device_err(format!("reading from the GPU failed: {e}")))?;
+        self.finish_read(&staging, storage.len)
+    }
+
+    fn f32_only(&self, dtype: DType) -> Result<(), TensorError> {
+        match dtype {
+            DType::F32 => Ok(()),
+            DType::F64 => Err(TensorError::Unsupported {
+                device: "the GPU".into(),
+                what: "f64 tensors".into(),
+                advice: "f64 stays on the CPU: use f32 on the GPU, or the CPU backend for f64 work"
+                    .into(),
+            }),
+        }
+    }
+
+    fn check_bytes(&self, len: usize) -> Result<u64, TensorError> {
+        let bytes = (len.max(1) as u64).saturating_mul(4);
+        let limits = self.device().limits();
+        let limit = limits
+            .max_storage_buffer_binding_size
+            .min(limits.max_buffer_size);
+        if bytes > limit {
+            return Err(device_err(format!(
+                "a tensor of {len} elements needs {bytes} bytes, more than this GPU allows in one buffer ({limit} bytes); use smaller tensors or the CPU backend"
+            )));
+        }
+        Ok(bytes)
+    }
+
+    /// A zeroed buffer for `len` elements (wgpu zero-initialises buffers).
+    fn alloc(&self, len: usize) -> Result<GpuStorage, TensorError> {
+        let size = self.check_bytes(len)?;
+        let buffer = self.device().create_buffer(&wgpu::BufferDescriptor {
+            label: Some("odeon tensor"),
+            size,
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_SRC
+                | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        Ok(GpuStorage { buffer, len })
+    }
+
+    fn upload(&self, data: &[f32]) -> Result<GpuStorage, TensorError> {
+        if data.is_empty() {
+            return self.alloc(0);
+        }
+        self.check_bytes(data.len())?;
+        let buffer = self
+            .device()
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some("odeon tensor"),
+                contents: bytemuck::cast_slice(data),
+                usage: wgpu::BufferUsages::STORAGE
+                    | wgpu::BufferUsages::COPY_SRC
+                    | wgpu::BufferUsages::COPY_DST,
+            });
+        Ok(GpuStorage {
+            buffer,
+            len: data.len(),
+        })
+    }
+
+    fn pipeline(&self, module: Module, entry: &'static str) -> wgpu::ComputePipeline {
+        let mut cache = self
+            .inner
+            .pipelines
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        cache
+            .entry((module, entry))
+            .or_insert_with(|| {
+                let source = format!("{PRELUDE}\n{}", module.source());
+                let shader = self
+                    .device()
+                    .create_shader_module(wgpu::ShaderModuleDescriptor {
+                        label: Some(entry),
+                        source: wgpu::ShaderSource::Wgsl(source.into()),
+                    });
+                self.device()
+                    .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                        label: Some(entry),
+                        layout: None,
+                        module: &shader,
+                        entry_point: Some(entry),
+                        compilation_options: wgpu::PipelineCompilationOptions::default(),
+                        cache: None,
+                    })
+            })
+            .clone()
+    }
+
+    /// Workgroups for `threads` invocations of a 1-D kernel (or `threads`
+    /// workgroups when `per_group`), folded into x and y to respect the
+    /// per-dimension limit.
+    fn grid(&self, count: usize, per_group: bool) -> Result<(u32, u32, u32), TensorError> {
+        let groups = if per_group {
+            count
+        } else {
+            count.div_ceil(WG as usize)
+        };
+        let max = self.device().limits().max_compute_workgroups_per_dimension as usize;
+        let x = groups.clamp(1, max);
+        let y = groups.div_ceil(x);
+        if y > max {
+            return Err(device_err(format!(
+                "{count} elements need more workgroups than this GPU allows; use smaller tensors or the CPU backend"
+            )));
+        }
+        Ok((x as u32, y as u32, 1))
+    }
+
+    /// Queues one dispatch: `params` at binding 0, `bindings` as given.
+    /// Nothing waits: the work runs whenever the queue gets to it.
+    fn dispatch(
+        &self,
+        module: Module,
+        entry: &'static str,
+        params: &[u32],
+        bindings: &[(u32, &wgpu::Buffer)],
+        groups: (u32, u32, u32),
+    ) {
+        let pipeline = self.pipeline(module, entry);
+        let params = if params.is_empty() { &[0][..] } else { params };
+        let params_buf = self
+            .device()
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some("odeon params"),
+                contents: bytemuck::cast_slice(params),
+                usage: wgpu::BufferUsages::STORAGE,
+            });
+        let mut entries = vec![wgpu::BindGroupEntry {
+            binding: 0,
+            resource: params_buf.as_entire_binding(),
+        }];
+        entries.extend(
+            bindings
+                .iter()
+                .map(|&(binding, buffer)| wgpu::BindGroupEntry {
+                    binding,
+                    resource: buffer.as_entire_binding(),
+                }),
+        );
+        let bind_group = self.device().create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(entry),
+            layout: &pipeline.get_bind_group_layout(0),
+            entries: &entries,
+        });
+        let mut encoder = self
+            .device()
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(entry) });
+        {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some(entry),
+                timestamp_writes: None,
+            });
+            pass.set_pipeline(&pipeline);
+            pass.set_bind_group(0, &bind_group, &[]);
+            pass.dispatch_workgroups(groups.0, groups.1, groups.2);
+        }
+        self.inner.ctx.queue.submit([encoder.finish()]);
+    }
+
+    /// `out[dst_off + c . dst_strides] = x[src_off + c . src_strides]` over a view of `shape`.
+    fn strided_copy(
+        &self,
+        x: &GpuStorage,
+        out: &GpuStorage,
+        shape: &[usize],
+        src: (usize, &[usize]),
+        dst: (usize, &[usize]),
+    ) -> Result<(), TensorError> {
+        let n: usize = shape.iter().product();
+        if n == 0 {
+            return Ok(());
+        }
+        let mut params = vec![
+            to_u32(n, "a copy")?,
+            to_u32(shape.len(), "rank")?,
+            to_u32(src.0, "an offset")?,
+            to_u32(dst.0, "an offset")?,
+        ];
+        params.extend(u32s(shape, "a size")?);
+        params.extend(u32s(src.1, "a stride")?);
+        params.extend(u32s(dst.1, "a stride")?);
+        self.dispatch(
+            Module::Movement,
+            "strided_copy",
+            &params,
+            &[(1, &x.buffer), (3, &out.buffer)],
+            self.grid(n, false)?,
+        );
+        Ok(())
+    }
+
+    fn matmul_impl(
+        &self,
+        a: &GpuStorage,
+        b: &GpuStorage,
+        bias: Option<&GpuStorage>,
+        dims: [usize; 4],
+    ) -> Result<GpuStorage, TensorError> {
+        let [batch, m, k, n] = dims;
+        let out = self.alloc(batch * m * n)?;
+        if batch * m * n == 0 {
+            return Ok(out);
+        }
+        let limit = self.device().limits().max_compute_workgroups_per_dimension as usize;
+        let (gx, gy) = (n.div_ceil(MM_TILE as usize), m.div_ceil(MM_TILE as usize));
+        if gx > limit || gy > limit || batch > limit {
+            return Err(device_err(format!(
+                "a {batch} x [{m}, {k}] x [{k}, {n}] product needs more workgroups than this GPU allows; use smaller matrices or the CPU backend"
+            )));
+        }
+        let params = [
+            to_u32(m, "rows")?,
+            to_u32(k, "inner size")?,
+            to_u32(n, "columns")?,
+            to_u32(batch, "batch")?,
+            u32::from(bias.is_some()),
+        ];
+        // Without a bias the left operand stands in at binding 3, unread (the
+        // output cannot: one buffer may not be bound read-only and writable).
+        let bias_buf = bias.map_or(&a.buffer, |s| &s.buffer);
+        self.dispatch(
+            Module::Matmul,
+            "matmul",
+            &params,
+            &[
+                (1, &a.buffer),
+                (2, &b.buffer),
+                (3, bias_buf),
+                (4, &out.buffer),
+            ],
+            (gx as u32, gy as u32, batch as u32),
+        );
+        Ok(out)
+    }
+}
+
+impl Backend for Wgpu {
+    type Storage = GpuStorage;
+
+    fn name(&self) -> String {
+        format!("GPU ({})", self.inner.ctx.adapter_summary())
+    }
+
+    fn upload_f64(
+        &self,
+        data: &[f64],
+        _shape: &[usize],
+        dtype: DType,
+    ) -> Result<GpuStorage, TensorError> {
+        self.f32_only(dtype)?;
+        let values: Vec<f32> = data.iter().map(|&v| v as f32).collect();
+        self.upload(&values)
+    }
+
+    fn upload_f32(
+        &self,
+        data: &[f32],
+        _shape: &[usize],
+        dtype: DType,
+    ) -> Result<GpuStorage, TensorError> {
+        self.f32_only(dtype)?;
+        self.upload(data)
+    }
+
+    /// Natively: blocks, polling the device until the copy is done. On wasm32:
+    /// an error, since the browser cannot block; use [`Wgpu::read_f32_async`].
+    fn read_f64(&self, storage: &GpuStorage) -> Result<Vec<f64>, TensorError> {
+        Ok(self.read_f32(storage)?.into_iter().map(f64::from).collect())
+    }
+
+    /// Natively: blocks, polling the device until the copy is done. On wasm32:
+    /// an error, since the browser cannot block; use [`Wgpu::read_f32_async`].
+    fn read_f32(&self, storage: &GpuStorage) -> Result<Vec<f32>, TensorError> {
+        #[cfg(not(target_arch = "wasm32"))]
+        return self.read_blocking(storage);
+        #[cfg(target_arch = "wasm32")]
+        {
+            let _ = storage;
+            Err(device_err(
+                "a GPU tensor cannot be read synchronously in the browser (the result arrives only after the worker yields); read it with Wgpu::read_f32_async, or from a training handle once it resolves",
+            ))
+        }
+    }
+
+    fn dtype(&self, _storage: &GpuStorage) -> DType {
+        DType::F32
+    }
+
+    fn full(&self, shape: &[usize], value: f64, dtype: DType) -> Result<GpuStorage, TensorError> {
+        self.f32_only(dtype)?;
+        let n: usize = shape.iter().product();
+        let out = self.alloc(n)?;
+        if n > 0 && value != 0.0 {
+            let params = [to_u32(n, "a tensor")?, (value as f32).to_bits()];
+            self.dispatch(
+                Module::Elementwise,
+                "fill",
+                &params,
+                &[(4, &out.buffer)],
+                self.grid(n, false)?,
+            );
+        }
+        Ok(out)
+    }
+
+    fn cast(&self, storage: &GpuStorage, dtype: DType) -> Result<GpuStorage, TensorError> {
+        self.f32_only(dtype)?;
+        Ok(storage.clone())
+    }
+
+    fn unary(&self, op: UnaryOp, x: &GpuStorage) -> Result<GpuStorage, TensorError> {
+        let out = self.alloc(x.len)?;
+        if x.len > 0 {
+            let params = [to_u32(x.len, "a tensor")?, unary_code(op)];
+            self.dispatch(
+                Module::Elementwise,
+                "unary",
+                &params,
+                &[(1, &x.buffer), (4, &out.buffer)],
+                self.grid(x.len, false)?,
+            );
+        }
+        Ok(out)
+    }
+
+    fn unary_backward(
+        &self,
+        op: UnaryOp,
+        x: &GpuStorage,
+        grad: &GpuStorage,
+    ) -> Result<GpuStorage, TensorError> {
+        if x.len != grad.len {
+            return Err(TensorError::Shape(format!(
+                "unary backward: {} values vs a gradient of {}",
+                x.len, grad.len
+            )));
+        }
+        let out = self.alloc(x.len)?;
+        if x.len > 0 {
+            let params = [to_u32(x.len, "a tensor")?, unary_code(op)];
+            self.dispatch(
+                Module::Elementwise,
+                "unary_backward",
+                &params,
+                &[(1, &x.buffer), (2, &grad.buffer), (4, &out.buffer)],
+                self.grid(x.len, false)?,
+            );
+        }
+        Ok(out)
+    }
+
+    fn binary(
+        &self,
+        op: BinaryOp,
+        a: (&GpuStorage, &[usize]),
+        b: (&GpuStorage, &[usize]),
+        out_shape: &[usize],
+    ) -> Result<GpuStorage, TensorError> {
+        let n: usize = out_shape.iter().product();
+        let (sa, sb) = (
+            broadcast_strides(a.1, out_shape)?,
+            broadcast_strides(b.1, out_shape)?,
+        );
+        let out = self.alloc(n)?;
+        if n > 0 {
+            let mut params = vec![
+                to_u32(n, "a tensor")?,
+                to_u32(out_shape.len(), "rank")?,
+                binary_code(op),
+            ];
+            params.extend(u32s(out_shape, "a size")?);
+            params.extend(u32s(&sa, "a stride")?);
+            params.extend(u32s(&sb, "a stride")?);
+            self.dispatch(
+                Module::Elementwise,
+                "binary",
+                &params,
+                &[(1, &a.0.buffer), (2, &b.0.buffer), (4, &out.buffer)],
+                self.grid(n, false)?,
+            );
+        }
+        Ok(out)
+    }
+
+    fn scalar(
+        &self,
+        op: BinaryOp,
+        x: &GpuStorage,
+        c: f64,
+        scalar_first: bool,
+    ) -> Result<GpuStorage, TensorError> {
+        let out = self.alloc(x.len)?;
+        if x.len > 0 {
+            let params = [
+                to_u32(x.len, "a tensor")?,
+                binary_code(op),
+                (c as f32).to_bits(),
+                u32::from(scalar_first),
+            ];
+            self.dispatch(
+                Module::Elementwise,
+                "scalar",
+                &params,
+                &[(1, &x.buffer), (4, &out.buffer)],
+                self.grid(x.len, false)?,
+            );
+        }
+        Ok(out)
+    }
+
+    fn select(
+        &self,
+        cond: (&GpuStorage, &[usize]),
+        a: (&GpuStorage, &[usize]),
+        b: (&GpuStorage, &[usize]),
+        out_shape: &[usize],
+    ) -> Result<GpuStorage, TensorError> {
+        let n: usize = out_shape.iter().product();
+        let strides = [
+            broadcast_strides(cond.1, out_shape)?,
+            broadcast_strides(a.1, out_shape)?,
+            broadcast_strides(b.1, out_shape)?,
+        ];
+        let out = self.alloc(n)?;
+        if n > 0 {
+            let mut params = vec![to_u32(n, "a tensor")?, to_u32(out_shape.len(), "rank")?];
+            params.extend(u32s(out_shape, "a size")?);
+            for s in &strides {
+                params.extend(u32s(s, "a stride")?);
+            }
+            self.dispatch(
+                Module::Elementwise,
+                "select_where",
+                &params,
+                &[
+                    (1, &cond.0.buffer),
+                    (2, &a.0.buffer),
+                    (3, &b.0.buffer),
+                    (4, &out.buffer),
+                ],
+                self.grid(n, false)?,
+            );
+        }
+        Ok(out)
+    }
+
+    fn addmm(
+        &self,
+        bias: (&GpuStorage, &[usize]),
+        a: (&GpuStorage, &[usize]),
+        b: (&GpuStorage, &[usize]),
+    ) -> Result<GpuStorage, TensorError> {
+        let (&[m, k], &[k2, n]) = (a.1, b.1) else {
+            return Err(TensorError::Matmul {
+                left: a.1.to_vec(),
+                right: b.1.to_vec(),
+            });
+        };
+        if k != k2 || bias.0.len != n {
+            return Err(TensorError::Matmul {
+                left: a.1.to_vec(),
+                right: b.1.to_vec(),
+            });
+        }
+        self.matmul_impl(a.0, b.0, Some(bias.0), [1, m, k, n])
+    }
+
+    fn adam_update(
+        &self,
+        p: &GpuStorage,
+        g: &GpuStorage,
+        m: &GpuStorage,
+        v: &GpuStorage,
+        s: AdamScalars,
+    ) -> Result<AdamState<GpuStorage>, TensorError> {
+        let n = p.len;
+        if g.len != n || m.len != n || v.len != n {
+            return Err(TensorError::Shape(
+                "adam: parameter, gradient and moments differ in size".into(),
+            ));
+        }
+        let (p_out, m_out, v_out) = (self.alloc(n)?, self.alloc(n)?, self.alloc(n)?);
+        if n > 0 {
+            let (b1, b2) = (s.beta1 as f32, s.beta2 as f32);
+            let params = [
+                to_u32(n, "a tensor")?,
+                (s.step as f32).to_bits(),
+                (s.v_correction as f32).to_bits(),
+                b1.to_bits(),
+                b2.to_bits(),
+                (1.0 - b1).to_bits(),
+                (1.0 - b2).to_bits(),
+                (s.eps as f32).to_bits(),
+                (s.decay as f32).to_bits(),
+            ];
+            self.dispatch(
+                Module::Adam,
+                "adam",
+                &params,
+                &[
+                    (1, &p.buffer),
+                    (2, &g.buffer),
+                    (3, &m.buffer),
+                    (4, &v.buffer),
+                    (5, &p_out.buffer),
+                    (6, &m_out.buffer),
+                    (7, &v_out.buffer),
+                ],
+                self.grid(n, false)?,
+            );
+        }
+        Ok((p_out, m_out, v_out))
+    }
+
+    fn matmul(
+        &self,
+        a: (&GpuStorage, &[usize]),
+        b: (&GpuStorage, &[usize]),
+    ) -> Result<GpuStorage, TensorError> {
+        let (ra, rb) = (a.1.len(), b.1.len());
+        if ra < 2 || ra != rb || a.1[..ra - 2] != b.1[..rb - 2] || a.1[ra - 1] != b.1[rb - 2] {
+            return Err(TensorError::Matmul {
+                left: a.1.to_vec(),
+                right: b.1.to_vec(),
+            });
+        }
+        let batch: usize = a.1[..ra - 2].iter().product();
+        self.matmul_impl(
+            a.0,
+            b.0,
+            None,
+            [batch, a.1[ra - 2], a.1[ra - 1], b.1[rb - 1]],
+        )
+    }
+
+    fn reduce(
+        &self,
+        op: ReduceOp,
+        x: (&GpuStorage, &[usize]),
+        axes: &[usize],
+    ) -> Result<GpuStorage, TensorError> {
+        let shape = x.1;
+        let strides = row_major_strides(shape);
+        let reduced: Vec<bool> = (0..shape.len()).map(|d| axes.contains(&d)).collect();
+        let (mut kept_shape, mut kept_strides, mut red_shape, mut red_strides) =
+            (vec![], vec![], vec![], vec![]);
+        for d in 0..shape.len() {
+            if reduced[d] {
+                red_shape.push(shape[d]);
+                red_strides.push(strides[d]);
+            } else {
+                kept_shape.push(shape[d]);
+                kept_strides.push(strides[d]);
+            }
+        }
+        let n_out: usize = kept_shape.iter().product();
+        let r_len: usize = red_shape.iter().product();
+        let out = self.alloc(n_out)?;
+        if n_out == 0 {
+            return Ok(out);
+        }
+        let mut params = vec![
+            to_u32(n_out, "a tensor")?,
+            reduce_code(op),
+            to_u32(kept_shape.len(), "rank")?,
+            to_u32(red_shape.len(), "rank")?,
+            to_u32(r_len, "a reduction")?,
+        ];
+        for part in [&kept_shape, &kept_strides, &red_shape, &red_strides] {
+            params.extend(u32s(part, "a size")?);
+        }
+        let wide = r_len >= WIDE_REDUCTION;
+        let (entry, groups) = if wide {
+            ("reduce_wide", self.grid(n_out, true)?)
+        } else {
+            ("reduce_rows", self.grid(n_out, false)?)
+        };
+        self.dispatch(
+            Module::Reduce,
+            entry,
+            &params,
+            &[(1, &x.0.buffer), (2, &out.buffer)],
+            groups,
+        );
+        Ok(out)
+    }
+
+    /// No copy: the buffer is row-major whatever the shape.
+    fn reshape(
+        &self,
+        x: (&GpuStorage, &[usize]),
+        shape: &[usize],
+    ) -> Result<GpuStorage, TensorError> {
+        if shape.iter().product::<usize>() != x.0.len {
+            return Err(TensorError::Shape(format!(
+                "cannot reshape {:?} into {shape:?}",
+                x.1
+            )));
+        }
+        Ok(x.0.clone())
+    }
+
+    fn permute(
+        &self,
+        x: (&GpuStorage, &[usize]),
+        perm: &[usize],
+    ) -> Result<GpuStorage, TensorError> {
+        let in_strides = row_major_strides(x.1);
+        let shape: Vec<usize> = perm.iter().map(|&p| x.1[p]).collect();
+        let src: Vec<usize> = perm.iter().map(|&p| in_strides[p]).collect();
+        let out = self.alloc(x.0.len)?;
+        self.strided_copy(
+            x.0,
+            &out,
+            &shape,
+            (0, &src),
+            (0, &row_major_strides(&shape)),
+        )?;
+        Ok(out)
+    }
+
+    fn broadcast_to(
+        &self,
+        x: (&GpuStorage, &[usize]),
+        shape: &[usize],
+    ) -> Result<GpuStorage, TensorError> {
+        let src = broadcast_strides(x.1, shape)?;
+        let out = self.alloc(shape.iter().product())?;
+        self.strided_copy(x.0, &out, shape, (0, &src), (0, &row_major_strides(shape)))?;
+        Ok(out)
+    }
+
+    fn slice(
+        &self,
+        x: (&GpuStorage, &[usize]),
+        axis: usize,
+        start: usize,
+        end: usize,
+    ) -> Result<GpuStorage, TensorError> {
+        let in_strides = row_major_strides(x.1);
+        let mut shape = x.1.to_vec();
+        shape[axis] = end - start;
+        let out = self.alloc(shape.iter().product())?;
+        self.strided_copy(
+            x.0,
+            &out,
+            &shape,
+            (start * in_strides[axis], &in_strides),
+            (0, &row_major_strides(&shape)),
+        )?;
+        Ok(out)
+    }
+
+    fn concat(
+        &self,
+        parts: &[(&GpuStorage, &[usize])],
+        axis: usize,
+    ) -> Result<GpuStorage, TensorError> {
+        let first = parts
+            .first()
+            .ok_or_else(|| TensorError::Shape("concat needs at least one tensor".into()))?;
+        let mut shape = first.1.to_vec();
+        shape[axis] = parts.iter().map(|p| p.1[axis]).sum();
+        let out_strides = row_major_strides(&shape);
+        let out = self.alloc(shape.iter().product())?;
+        let mut offset = 0;
+        for part in parts {
+            self.strided_copy(
+                part.0,
+                &out,
+                part.1,
+                (0, &row_major_strides(part.1)),
+                (offset * out_strides[axis], &out_strides),
+            )?;
+            offset += part.1[axis];
+        }
+        Ok(out)
+    }
+
+    fn index_select(
+        &self,
+        x: (&GpuStorage, &[usize]),
+        axis: usize,
+        indices: &[usize],
+    ) -> Result<GpuStorage, TensorError> {
+        let outer: usize = x.1[..axis].iter().product();
+        let inner: usize = x.1[axis + 1..].iter().product();
+        let n = outer * indices.len() * inner;
+        let out = self.alloc(n)?;
+        if n > 0 {
+            let mut params = vec![
+                to_u32(n, "a tensor")?,
+                to_u32(indices.len(), "an index count")?,
+                to_u32(inner, "a size")?,
+                to_u32(x.1[axis], "a size")?,
+            ];
+            params.extend(u32s(indices, "an index")?);
+            self.dispatch(
+                Module::Movement,
+                "index_select",
+                &params,
+                &[(1, &x.0.buffer), (3, &out.buffer)],
+                self.grid(n, false)?,
+            );
+        }
+        Ok(out)
+    }
+
+    fn index_add(
+        &self,
+        x: (&GpuStorage, &[usize]),
+        axis: usize,
+        indices: &[usize],
+        src: (&GpuStorage, &[usize]),
+    ) -> Result<GpuStorage, TensorError> {
+        let dim = x.1[axis];
+        let inner: usize = x.1[axis + 1..].iter().product();
+        let n = x.0.len;
+        let out = self.alloc(n)?;
+        if n == 0 {
+            return Ok(out);
+        }
+        // The inverse of `indices` as CSR, sources in increasing order: each
+        // output element sums its sources in the CPU's order, without atomics.
+        let mut starts = vec![0usize; dim + 1];
+        for &t in indices {
+            starts[t + 1] += 1;
+        }
+        for t in 0..dim {
+            starts[t + 1] += starts[t];
+        }
+        let mut fill = starts.clone();
+        let mut sources = vec![0usize; indices.len()];
+        for (j, &t) in indices.iter().enumerate() {
+            sources[fill[t]] = j;
+            fill[t] += 1;
+        }
+        let mut params = vec![
+            to_u32(n, "a tensor")?,
+            to_u32(dim, "a size")?,
+            to_u32(inner, "a size")?,
+            to_u32(indices.len(), "an index count")?,
+        ];
+        params.extend(u32s(&starts, "an index")?);
+        params.extend(u32s(&sources, "an index")?);
+        self.dispatch(
+            Module::Movement,
+            "index_add",
+            &params,
+            &[(1, &x.0.buffer), (2, &src.0.buffer), (3, &out.buffer)],
+            self.grid(n, false)?,
+        );
+        Ok(out)
+    }
+
+    fn unfold2d(
+        &self,
+        x: (&GpuStorage, &[usize]),
+        g: Conv2dGeometry,
+    ) -> Result<GpuStorage, TensorError> {
+        let &[n, c, h, w] = x.1 else {
+            return Err(TensorError::Shape(format!(
+                "unfold2d needs an [n, c, h, w] tensor, got {:?}",
+                x.1
+            )));
+        };
+        let (oh, ow) = conv_output(g, h, w)?;
+        let len = n * c * g.kernel.0 * g.kernel.1 * oh * ow;
+        let out = self.alloc(len)?;
+        if len > 0 {
+            let params = conv_params(len, [c, h, w], g, (oh, ow))?;
+            self.dispatch(
+                Module::ConvSparse,
+                "unfold2d",
+                &params,
+                &[(1, &x.0.buffer), (2, &out.buffer)],
+                self.grid(len, false)?,
+            );
+        }
+        Ok(out)
+    }
+
+    fn fold2d(
+        &self,
+        cols: (&GpuStorage, &[usize]),
+        image_shape: &[usize],
+        g: Conv2dGeometry,
+    ) -> Result<GpuStorage, TensorError> {
+        let &[n, c, h, w] = image_shape else {
+            return Err(TensorError::Shape(format!(
+                "fold2d needs an [n, c, h, w] image shape, got {image_shape:?}"
+            )));
+        };
+        let (oh, ow) = conv_output(g, h, w)?;
+        if cols.1 != [n, c * g.kernel.0 * g.kernel.1, oh * ow] {
+            return Err(TensorError::Shape(format!(
+                "fold2d: columns of shape {:?} do not match image {image_shape:?}",
+                cols.1
+            )));
+        }
+        let len = n * c * h * w;
+        let out = self.alloc(len)?;
+        if len > 0 {
+            let params = conv_params(len, [c, h, w], g, (oh, ow))?;
+            self.dispatch(
+                Module::ConvSparse,
+                "fold2d",
+                &params,
+                &[(1, &cols.0.buffer), (2, &out.buffer)],
+                self.grid(len, false)?,
+            );
+        }
+        Ok(out)
+    }
+
+    fn csr_matmul(
+        &self,
+        csr: &Csr,
+        x: (&GpuStorage, &[usize]),
+        transpose: bool,
+    ) -> Result<GpuStorage, TensorError> {
+        let (inner, outer) = if transpose {
+            (csr.rows(), csr.cols())
+        } else {
+            (csr.cols(), csr.rows())
+        };
+        if x.1.len() != 2 || x.1[0] != inner {
+            return Err(TensorError::Shape(format!(
+                "sparse {}x{} matrix{} cannot multiply a dense {:?} tensor (needs [{inner}, k])",
+                csr.rows(),
+                csr.cols(),
+                if transpose { " (transposed)" } else { "" },
+                x.1
+            )));
+        }
+        let k = x.1[1];
+        let len = outer * k;
+        let out = self.alloc(len)?;
+        if len == 0 {
+            return Ok(out);
+        }
+        // Entries per output row, in the order the CPU adds them (for the
+        // transpose: by source row, then position in it).
+        let mut rows: Vec<Vec<(usize, f32)>> = vec![Vec::new(); outer];
+        for r in 0..csr.rows() {
+            for (c, v) in csr.row(r) {
+                let (dst, src) = if transpose { (c, r) } else { (r, c) };
+                rows[dst].push((src, v as f32));
+            }
+        }
+        let nnz: usize = rows.iter().map(Vec::len).sum();
+        let mut params = vec![
+            to_u32(len, "a tensor")?,
+            to_u32(k, "a size")?,
+            to_u32(outer, "a size")?,
+        ];
+        let mut at = 0;
+        params.push(0);
+        for row in &rows {
+            at += row.len();
+            params.push(to_u32(at, "a sparse matrix")?);
+        }
+        debug_assert_eq!(at, nnz);
+        for row in &rows {
+            for &(col, _) in row {
+                params.push(to_u32(col, "an index")?);
+            }
+        }
+        for row in &rows {
+            params.extend(row.iter().map(|&(_, v)| v.to_bits()));
+        }
+        self.dispatch(
+            Module::ConvSparse,
+            "csr_matmul",
+            &params,
+            &[(1, &x.0.buffer), (2, &out.buffer)],
+            self.grid(len, false)?,
+        );
+        Ok(out)
+    }
+}
+
+fn conv_output(g: Conv2dGeometry, h: usize, w: usize) -> Result<(usize, usize), TensorError> {
+    g.output_size(h, w).ok_or_else(|| {
+        TensorError::Shape(format!(
+            "kernel {:?} does not fit a {h}x{w} image",
+            g.kernel
+        ))
+    })
+}
+
+fn conv_params(
+    len: usize,
+    [c, h, w]: [usize; 3],
+    g: Conv2dGeometry,
+    (oh, ow): (usize, usize),
+) -> Result<Vec<u32>, TensorError> {
+    u32s(
+        &[
+            len,
+            c,
+            h,
+            w,
+            g.kernel.0,
+            g.kernel.1,
+            g.stride.0,
+            g.stride.1,
+            g.padding.0,
+            g.padding.1,
+            oh,
+            ow,
+        ],
+        "a convolution size",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broadcast_strides_align_right() {
+        assert_eq!(broadcast_strides(&[3], &[2, 3]).ok(), Some(vec![0, 1]));
+        assert_eq!(
+            broadcast_strides(&[4, 1, 3], &[4, 5, 3]).ok(),
+            Some(vec![3, 0, 1])
+        );
+        assert_eq!(broadcast_strides(&[], &[2, 2]).ok(), Some(vec![0, 0]));
+        assert!(broadcast_strides(&[2], &[3]).is_err());
+        assert_eq!(row_major_strides(&[2, 3, 4]), vec![12, 4, 1]);
+    }
+}
