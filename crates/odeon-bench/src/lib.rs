@@ -13,6 +13,8 @@
 //!
 //! Run everything with `cargo xtask bench`.
 
+#[cfg(not(target_arch = "wasm32"))]
+pub mod gpu;
 pub mod workload;
 
 #[cfg(target_arch = "wasm32")]

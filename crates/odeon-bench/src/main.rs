@@ -3,7 +3,9 @@
 //! `cargo xtask bench`).
 //!
 //! Usage: `odeon-bench [--bench mlp_step|matmul|all] [--steps N] [--warmup N]
-//! [--matmul-runs N] [--matmul-warmup N]`.
+//! [--matmul-runs N] [--matmul-warmup N]`; `--bench gpu [--budget-ms MS]`
+//! compares the wgpu backend with the CPU backend (matmul 128-4096, MLP step
+//! at batch 4096 and 65536; see `odeon_bench::gpu`).
 #![allow(clippy::print_stdout)]
 
 use std::process::ExitCode;
@@ -18,10 +20,11 @@ struct Options {
     matmul_runs: usize,
     matmul_warmup: usize,
     reference: Option<usize>,
+    budget_ms: f64,
 }
 
 fn parse() -> Result<Options, String> {
-    let mut o = Options { bench: "all".into(), steps: 50, warmup: 10, matmul_runs: 50, matmul_warmup: 5, reference: None };
+    let mut o = Options { bench: "all".into(), steps: 50, warmup: 10, matmul_runs: 50, matmul_warmup: 5, reference: None, budget_ms: 3000.0 };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || args.next().ok_or(format!("{arg} needs a value"));
@@ -36,16 +39,17 @@ fn parse() -> Result<Options, String> {
             "--matmul-runs" => o.matmul_runs = number()?,
             "--matmul-warmup" => o.matmul_warmup = number()?,
             "--reference" => o.reference = Some(number()?),
+            "--budget-ms" => o.budget_ms = number()? as f64,
             "-h" | "--help" => {
                 return Err("usage: odeon-bench [--bench mlp_step|matmul|all] [--steps N] [--warmup N] \
-                            [--matmul-runs N] [--matmul-warmup N] | --reference STEPS"
+                            [--matmul-runs N] [--matmul-warmup N] [--budget-ms MS] | --reference STEPS"
                     .into());
             }
             other => return Err(format!("unknown argument `{other}`")),
         }
     }
-    if !["all", "mlp_step", "matmul"].contains(&o.bench.as_str()) {
-        return Err(format!("unknown bench `{}` (mlp_step, matmul or all)", o.bench));
+    if !["all", "mlp_step", "matmul", "gpu"].contains(&o.bench.as_str()) {
+        return Err(format!("unknown bench `{}` (mlp_step, matmul, gpu or all)", o.bench));
     }
     Ok(o)
 }
@@ -92,6 +96,12 @@ fn run() -> Result<(), String> {
     }
     let start = Instant::now();
     let now = || start.elapsed().as_secs_f64() * 1e3;
+    if o.bench == "gpu" {
+        let gpu = odeon_bench::gpu::gpu()?;
+        let adapter = gpu.context().adapter_summary();
+        eprintln!("odeon-bench: GPU adapter {adapter}");
+        return odeon_bench::gpu::run(&gpu, &[128, 256, 512, 1024, 2048, 4096], &[4096, 65536], o.budget_ms, &now, &mut |m| println!("{}", m.json(&adapter)));
+    }
     if o.bench == "all" || o.bench == "mlp_step" {
         let mut bench = MlpStep::standard(0)?;
         let times = time_runs(o.warmup, o.steps, now, || bench.step())?;

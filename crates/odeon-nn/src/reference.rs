@@ -51,15 +51,27 @@ impl<B: Backend> MlpStep<B> {
 
     /// One training step; returns the loss before the update.
     pub fn step(&mut self) -> Result<f64, NnError> {
+        Ok(self.step_deferred()?.item()?)
+    }
+
+    /// One training step that leaves the loss on the device (a scalar
+    /// tensor): nothing is read back, so on a GPU the steps queue without a
+    /// round trip and the caller reads losses when it needs them.
+    pub fn step_deferred(&mut self) -> Result<Tensor<B>, NnError> {
         let tape = Tape::new();
         let (pred, leaves) = self.model.forward(&tape, &tape.constant(self.x.clone()))?;
         let loss = crate::mse(&pred, &tape.constant(self.y.clone()))?;
-        let loss_value = loss.value().item()?;
+        let loss_value = loss.value().clone();
         let grads = tape.backward(&loss)?;
         let grads: Vec<Tensor<B>> = leaves.iter().map(|l| grads.get(l)).collect::<Result<_, _>>()?;
         self.opt.step(&mut self.params, &grads)?;
         self.model.set_parameters(&self.params)?;
         Ok(loss_value)
+    }
+
+    /// The parameters (on the backend's device).
+    pub fn parameters(&self) -> &[Tensor<B>] {
+        &self.params
     }
 
     /// Every parameter, flattened in order (W0, b0, W1, ...).
