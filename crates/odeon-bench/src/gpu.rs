@@ -85,22 +85,29 @@ pub fn mlp_flops(batch: usize) -> f64 {
     MLP_SIZES.windows(2).map(|w| 6.0 * batch as f64 * w[0] as f64 * w[1] as f64).sum()
 }
 
+/// Whether the size after `size` in `sizes` would take more than the
+/// budget per run, extrapolating `median_ms` with cost ~ size^power.
+fn too_slow_for_next(sizes: &[usize], size: usize, median_ms: f64, power: i32, budget_ms: f64) -> bool {
+    let next = sizes.iter().copied().find(|&s| s > size);
+    next.is_some_and(|next| median_ms * (next as f64 / size as f64).powi(power) > budget_ms)
+}
+
 /// Runs every measurement: matmul at `sizes` and the MLP step at `batches`,
-/// on the GPU and the CPU; a size is skipped on a backend once a smaller one
-/// took longer than `budget_ms` for one run.
+/// on the GPU and the CPU; larger sizes are skipped on a backend once one
+/// run of them would take longer than `budget_ms` (extrapolated).
 pub fn run(gpu: &Wgpu, sizes: &[usize], batches: &[usize], budget_ms: f64, now: &dyn Fn() -> f64, out: &mut dyn FnMut(Measurement)) -> Result<(), String> {
     for (name, is_gpu) in [("gpu", true), ("cpu", false)] {
         for &n in sizes {
             let (median_ms, runs) = if is_gpu { matmul_on(gpu, n, now, budget_ms)? } else { matmul_on(&Cpu, n, now, budget_ms)? };
             out(Measurement { backend: name, bench: "matmul", size: n, median_ms, flops: 2.0 * (n as f64).powi(3), runs });
-            if median_ms > budget_ms {
+            if too_slow_for_next(sizes, n, median_ms, 3, budget_ms) {
                 break;
             }
         }
         for &batch in batches {
             let (median_ms, runs) = if is_gpu { mlp_on(gpu, batch, now, budget_ms)? } else { mlp_on(&Cpu, batch, now, budget_ms)? };
             out(Measurement { backend: name, bench: "mlp_step", size: batch, median_ms, flops: mlp_flops(batch), runs });
-            if median_ms > budget_ms {
+            if too_slow_for_next(batches, batch, median_ms, 1, budget_ms) {
                 break;
             }
         }
@@ -144,6 +151,13 @@ mod tests {
         let diff = pg.iter().zip(&pc).fold(0.0f64, |m, (a, b)| m.max((a - b).abs())) / largest;
         eprintln!("GPU vs CPU after 10 steps: max |diff| / max |param| = {diff:.3e}; elementwise (floor 1e-3) {:.3e}", max_relative_difference(&pg, &pc, 1e-3));
         assert!(diff <= 1e-4, "relative parameter difference {diff}");
+    }
+
+    #[test]
+    fn sizes_stop_before_the_budget() {
+        assert!(!too_slow_for_next(&[128, 256], 128, 100.0, 3, 1000.0));
+        assert!(too_slow_for_next(&[128, 256], 128, 200.0, 3, 1000.0));
+        assert!(!too_slow_for_next(&[128, 256], 256, 1e9, 3, 1000.0), "nothing after the last size");
     }
 
     #[test]
