@@ -42,7 +42,7 @@ impl Gmm {
         if means.iter().any(|m| m.len() != dim || m.iter().any(|v| !v.is_finite())) {
             return Err(MethodError::Config(format!("every mean must have {dim} finite coordinates")));
         }
-        if weights.iter().any(|w| !(w.is_finite() && *w >= 0.0)) || !(total > 0.0) || stds.iter().any(|s| !(s.is_finite() && *s > 0.0)) {
+        if weights.iter().any(|w| !(w.is_finite() && *w >= 0.0)) || total.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) || stds.iter().any(|s| !(s.is_finite() && *s > 0.0)) {
             return Err(MethodError::Config("weights must be non-negative with a positive sum, and stds positive".into()));
         }
         Ok(Gmm { weights: weights.iter().map(|w| w / total).collect(), means, stds, dim })
@@ -160,7 +160,7 @@ impl Gmm {
     /// `E[a' x + s' z | x_t = y]` with `(a, s, da, ds) = (a(t), s(t), a'(t), s'(t))`
     /// (`s > 0`). For rectified flow from noise to data, `a = t`, `s = 1 - t`.
     pub fn interpolant_velocity(&self, a: f64, s: f64, da: f64, ds: f64, y: &[f64]) -> Result<Vec<f64>, MethodError> {
-        if !(s > 0.0) {
+        if s.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
             return Err(MethodError::Config(format!("the noise scale must be positive; got {s}")));
         }
         let x_hat = self.denoise(a, s, y)?;
