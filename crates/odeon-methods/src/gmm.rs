@@ -136,6 +136,25 @@ impl Gmm {
             .collect())
     }
 
+    /// The Laplacian of the log-density, `tr(grad^2 log p(y))` (the
+    /// divergence of the score), in closed form.
+    pub fn laplacian_log_density(&self, y: &[f64]) -> Result<f64, MethodError> {
+        self.check_point(y)?;
+        let (r, _) = self.responsibilities(y);
+        let d = self.dim as f64;
+        let mut mean_g = vec![0.0; self.dim];
+        let mut total = 0.0;
+        for k in 0..self.components() {
+            let var = self.stds[k] * self.stds[k];
+            let g: Vec<f64> = (0..self.dim).map(|j| (self.means[k][j] - y[j]) / var).collect();
+            total += r[k] * (-d / var + g.iter().map(|v| v * v).sum::<f64>());
+            for j in 0..self.dim {
+                mean_g[j] += r[k] * g[j];
+            }
+        }
+        Ok(total - mean_g.iter().map(|v| v * v).sum::<f64>())
+    }
+
     /// The exact denoiser `E[x | a x + s z = y]` for `x` from this mixture.
     pub fn denoise(&self, a: f64, s: f64, y: &[f64]) -> Result<Vec<f64>, MethodError> {
         self.check_point(y)?;
@@ -204,6 +223,24 @@ mod tests {
                 let fd = (g.log_density(&up).expect("up") - g.log_density(&down).expect("down")) / (2.0 * eps);
                 assert!((fd - score[j]).abs() < 1e-6 * (1.0 + fd.abs()), "{y:?}[{j}]: {fd} vs {}", score[j]);
             }
+        }
+    }
+
+    #[test]
+    fn laplacian_matches_finite_differences_of_the_score() {
+        let g = mixture().noised(0.9, 0.4);
+        for y in [[0.3, -0.7], [-2.0, 0.4], [5.0, -5.0]] {
+            let eps = 1e-5;
+            let fd: f64 = (0..2)
+                .map(|j| {
+                    let (mut up, mut down) = (y, y);
+                    up[j] += eps;
+                    down[j] -= eps;
+                    (g.score(&up).expect("up")[j] - g.score(&down).expect("down")[j]) / (2.0 * eps)
+                })
+                .sum();
+            let exact = g.laplacian_log_density(&y).expect("laplacian");
+            assert!((fd - exact).abs() < 1e-5 * (1.0 + exact.abs()), "{y:?}: {fd} vs {exact}");
         }
     }
 

@@ -10,6 +10,7 @@
 //! this way, between two steps.
 
 pub mod data;
+pub mod diffusion;
 pub mod gmm;
 pub mod metrics;
 pub mod rectified_flow;
