@@ -144,12 +144,12 @@ impl Gmm {
         let d = self.dim as f64;
         let mut mean_g = vec![0.0; self.dim];
         let mut total = 0.0;
-        for k in 0..self.components() {
-            let var = self.stds[k] * self.stds[k];
-            let g: Vec<f64> = (0..self.dim).map(|j| (self.means[k][j] - y[j]) / var).collect();
-            total += r[k] * (-d / var + g.iter().map(|v| v * v).sum::<f64>());
-            for j in 0..self.dim {
-                mean_g[j] += r[k] * g[j];
+        for ((rk, mean), sd) in r.iter().zip(&self.means).zip(&self.stds) {
+            let var = sd * sd;
+            let g: Vec<f64> = mean.iter().zip(y).map(|(m, yj)| (m - yj) / var).collect();
+            total += rk * (-d / var + g.iter().map(|v| v * v).sum::<f64>());
+            for (acc, gj) in mean_g.iter_mut().zip(&g) {
+                *acc += rk * gj;
             }
         }
         Ok(total - mean_g.iter().map(|v| v * v).sum::<f64>())
