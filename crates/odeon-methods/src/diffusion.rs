@@ -8,6 +8,12 @@
 //! samples along the same marginals, and the instantaneous change of
 //! variables `d/dt log p_t(x_t) = -div f(x_t, t)` turns one solve into an
 //! exact log-likelihood when the score is exact (a Gaussian mixture's).
+//!
+//! Samplers ([`sample`]) run the reverse process from noise at `t = 1` to
+//! `t_min` given a noise predictor `eps(x, t)` (every parameterisation
+//! converts to one): Euler and Heun on the probability-flow ODE, DDIM, and
+//! the second-order DPM-Solver (an exponential integrator in
+//! `lambda = log(a / s)`). All use the same grid, uniform in `lambda`.
 
 use odeon_solve::ode::{OdeOptions, Solver, solve_ode};
 
@@ -31,6 +37,23 @@ impl Default for VpSchedule {
 }
 
 impl VpSchedule {
+    /// `lambda(t) = log(a(t) / s(t))`, the half log signal-to-noise ratio.
+    pub fn lambda(&self, t: f64) -> f64 {
+        libm::log(self.alpha(t)) - libm::log(self.sigma(t))
+    }
+
+    /// The time with `lambda(t) = lambda` (the schedule's inverse).
+    pub fn t_of_lambda(&self, lambda: f64) -> f64 {
+        // log a(t) = -log(1 + e^{-2 lambda}) / 2 = -(b0 t + (b1 - b0) t^2 / 2) / 2.
+        let log_a = -0.5 * libm::log1p(libm::exp(-2.0 * lambda));
+        let (b0, db) = (self.beta_min, self.beta_max - self.beta_min);
+        let c = -2.0 * log_a; // b0 t + db t^2 / 2 = c
+        if db.abs() < 1e-12 {
+            return c / b0;
+        }
+        (-b0 + (b0 * b0 + 2.0 * db * c).sqrt()) / db
+    }
+
     /// `beta(t)`.
     pub fn beta(&self, t: f64) -> f64 {
         self.beta_min + t * (self.beta_max - self.beta_min)
@@ -100,9 +123,208 @@ pub fn pf_ode_log_likelihood(data: &Gmm, schedule: &VpSchedule, x0: &[f64], tol:
     Ok(Likelihood { log_likelihood: prior + end[d], prior_log_density: prior, nfe: solution.stats.nfe })
 }
 
+
+/// A reverse-process sampler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sampler {
+    /// Euler on the probability-flow ODE (1 evaluation per step).
+    Euler,
+    /// Heun on the probability-flow ODE (2 per step).
+    Heun,
+    /// DDIM, deterministic (1 per step).
+    Ddim,
+    /// DPM-Solver-2, midpoint form in lambda (2 per step).
+    DpmSolver2,
+}
+
+impl Sampler {
+    /// Parses `euler`, `heun`, `ddim`, `dpm2`.
+    pub fn from_name(name: &str) -> Result<Sampler, MethodError> {
+        match name.to_ascii_lowercase().as_str() {
+            "euler" => Ok(Sampler::Euler),
+            "heun" => Ok(Sampler::Heun),
+            "ddim" => Ok(Sampler::Ddim),
+            "dpm2" | "dpm-solver-2" | "dpmsolver2" => Ok(Sampler::DpmSolver2),
+            other => Err(MethodError::Config(format!("unknown sampler \"{other}\"; choose euler, heun, ddim or dpm2"))),
+        }
+    }
+
+    /// Network evaluations for `steps` steps.
+    pub fn nfe(self, steps: usize) -> usize {
+        match self {
+            Sampler::Euler | Sampler::Ddim => steps,
+            Sampler::Heun | Sampler::DpmSolver2 => 2 * steps,
+        }
+    }
+}
+
+/// A noise predictor: `eps(x, t)` for a batch of points (flat, row-major).
+pub type EpsFn<'a> = dyn FnMut(&[f64], f64) -> Result<Vec<f64>, MethodError> + 'a;
+
+/// The exact noise predictor of a mixture's noised marginals:
+/// `eps(x, t) = -s(t) grad log p_t(x)`.
+pub fn exact_eps(data: &Gmm, schedule: VpSchedule) -> impl FnMut(&[f64], f64) -> Result<Vec<f64>, MethodError> + '_ {
+    move |x: &[f64], t: f64| {
+        let marginal = schedule.marginal(data, t);
+        let s = schedule.sigma(t);
+        let mut out = Vec::with_capacity(x.len());
+        for point in x.chunks(data.dim()) {
+            out.extend(marginal.score(point)?.into_iter().map(|v| -s * v));
+        }
+        Ok(out)
+    }
+}
+
+/// Runs `sampler` for `steps` steps from `noise` (flat `[n, d]`, at `t = 1`)
+/// down to `t_min`, on a grid uniform in lambda. Returns the samples and the
+/// number of network evaluations.
+pub fn sample(
+    schedule: &VpSchedule,
+    sampler: Sampler,
+    steps: usize,
+    t_min: f64,
+    noise: &[f64],
+    eps: &mut EpsFn<'_>,
+) -> Result<(Vec<f64>, usize), MethodError> {
+    if steps == 0 || !(t_min > 0.0 && t_min < 1.0) {
+        return Err(MethodError::Config(format!("a sampler needs at least one step and 0 < t_min < 1; got {steps} steps and t_min {t_min}")));
+    }
+    let (l_start, l_end) = (schedule.lambda(1.0), schedule.lambda(t_min));
+    let times: Vec<f64> = (0..=steps)
+        .map(|i| if i == 0 { 1.0 } else if i == steps { t_min } else { schedule.t_of_lambda(l_start + (l_end - l_start) * i as f64 / steps as f64) })
+        .collect();
+    let mut x = noise.to_vec();
+    let mut calls = 0usize;
+    let mut eval = |x: &[f64], t: f64, calls: &mut usize| -> Result<Vec<f64>, MethodError> {
+        *calls += 1;
+        let e = eps(x, t)?;
+        if e.len() != x.len() {
+            return Err(MethodError::Config(format!("the noise predictor returned {} numbers for {}", e.len(), x.len())));
+        }
+        Ok(e)
+    };
+    // The probability-flow drift from a noise prediction.
+    let drift = |x: &[f64], e: &[f64], t: f64| -> Vec<f64> {
+        let (beta, s) = (schedule.beta(t), schedule.sigma(t));
+        x.iter().zip(e).map(|(xi, ei)| -0.5 * beta * (xi - ei / s)).collect()
+    };
+    for w in times.windows(2) {
+        let (t, t_next) = (w[0], w[1]);
+        let (a, s, a_next, s_next) = (schedule.alpha(t), schedule.sigma(t), schedule.alpha(t_next), schedule.sigma(t_next));
+        match sampler {
+            Sampler::Euler => {
+                let e = eval(&x, t, &mut calls)?;
+                let f = drift(&x, &e, t);
+                x.iter_mut().zip(&f).for_each(|(xi, fi)| *xi += (t_next - t) * fi);
+            }
+            Sampler::Heun => {
+                let e = eval(&x, t, &mut calls)?;
+                let f = drift(&x, &e, t);
+                let guess: Vec<f64> = x.iter().zip(&f).map(|(xi, fi)| xi + (t_next - t) * fi).collect();
+                let e2 = eval(&guess, t_next, &mut calls)?;
+                let f2 = drift(&guess, &e2, t_next);
+                x.iter_mut().zip(f.iter().zip(&f2)).for_each(|(xi, (f1, f2))| *xi += 0.5 * (t_next - t) * (f1 + f2));
+            }
+            Sampler::Ddim => {
+                let e = eval(&x, t, &mut calls)?;
+                x.iter_mut().zip(&e).for_each(|(xi, ei)| {
+                    let x0 = (*xi - s * ei) / a;
+                    *xi = a_next * x0 + s_next * ei;
+                });
+            }
+            Sampler::DpmSolver2 => {
+                let (l, l_next) = (schedule.lambda(t), schedule.lambda(t_next));
+                let h = l_next - l;
+                let t_mid = schedule.t_of_lambda(l + 0.5 * h);
+                let (a_mid, s_mid) = (schedule.alpha(t_mid), schedule.sigma(t_mid));
+                let e = eval(&x, t, &mut calls)?;
+                let u: Vec<f64> = x.iter().zip(&e).map(|(xi, ei)| a_mid / a * xi - s_mid * libm::expm1(0.5 * h) * ei).collect();
+                let e_mid = eval(&u, t_mid, &mut calls)?;
+                x.iter_mut().zip(&e_mid).for_each(|(xi, ei)| *xi = a_next / a * *xi - s_next * libm::expm1(h) * ei);
+            }
+        }
+        if x.iter().any(|v| !v.is_finite()) {
+            return Err(MethodError::Config(format!("the sampler diverged near t = {t_next:.4}: the samples became NaN or infinite")));
+        }
+    }
+    Ok((x, calls))
+}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn rms(a: &[f64], b: &[f64]) -> f64 {
+        (a.iter().zip(b).map(|(x, y)| (x - y).powi(2)).sum::<f64>() / a.len() as f64).sqrt()
+    }
+
+    fn noise(n: usize, seed: u64) -> Vec<f64> {
+        let mut rng = odeon_tensor::SeedStream::new(seed, "test/noise");
+        (0..2 * n).map(|_| rng.normal_f64()).collect()
+    }
+
+    #[test]
+    fn lambda_inverts() {
+        let s = VpSchedule::default();
+        for t in [1e-3, 0.1, 0.5, 0.99] {
+            assert!((s.t_of_lambda(s.lambda(t)) - t).abs() < 1e-9 * (1.0 + t), "{t}");
+        }
+    }
+
+    /// With the exact noise predictor every sampler converges to the same
+    /// probability-flow map, with its published order: first for Euler and
+    /// DDIM, second for Heun and DPM-Solver-2 (error ratios ~2 and ~4 when
+    /// the steps double).
+    #[test]
+    fn samplers_converge_with_their_orders() {
+        let data = Gmm::ring(8, 4.0, 0.5).expect("ring");
+        let schedule = VpSchedule::default();
+        let x1 = noise(200, 1);
+        let t_min = 1e-3;
+        let mut exact = exact_eps(&data, schedule);
+        let (reference, _) = sample(&schedule, Sampler::DpmSolver2, 1024, t_min, &x1, &mut exact).expect("reference");
+        for (sampler, order) in [(Sampler::Euler, 1.0), (Sampler::Ddim, 1.0), (Sampler::Heun, 2.0), (Sampler::DpmSolver2, 2.0)] {
+            let errors: Vec<f64> = [64, 128, 256]
+                .iter()
+                .map(|&n| rms(&sample(&schedule, sampler, n, t_min, &x1, &mut exact).expect("samples").0, &reference))
+                .collect();
+            let observed = (errors[1] / errors[2]).log2();
+            assert!((observed - order).abs() < 0.35, "{sampler:?}: errors {errors:?}, observed order {observed:.2}");
+        }
+    }
+
+    /// The catalogue's criterion with the exact score: DPM-Solver-2 at 20
+    /// evaluations gives samples as good as Euler at 200 (sliced W2 to a
+    /// target draw differing by less than half the noise floor, over three
+    /// seeds), and both are at the level of a fresh target draw.
+    #[test]
+    fn dpm_solver_at_20_nfe_matches_euler_at_200() {
+        let data = Gmm::ring(8, 4.0, 0.3).expect("ring");
+        let schedule = VpSchedule::default();
+        let n = 2000;
+        for seed in [2, 3, 4] {
+            let x1 = noise(n, seed);
+            let mut exact = exact_eps(&data, schedule);
+            let (dpm, dpm_nfe) = sample(&schedule, Sampler::DpmSolver2, 10, 1e-3, &x1, &mut exact).expect("dpm");
+            let (euler, euler_nfe) = sample(&schedule, Sampler::Euler, 200, 1e-3, &x1, &mut exact).expect("euler");
+            assert_eq!((dpm_nfe, euler_nfe), (20, 200));
+            let mut rng = odeon_tensor::SeedStream::new(seed, "test/target");
+            let draw = |rng: &mut odeon_tensor::SeedStream| -> Vec<f64> {
+                data.sample(n, rng).expect("draw").to_f64_vec().expect("data")
+            };
+            let (target, fresh) = (draw(&mut rng), draw(&mut rng));
+            let sw = |x: &[f64]| {
+                let mut proj = odeon_tensor::SeedStream::new(seed, "test/projections");
+                odeon_solve::metrics::sliced_wasserstein(x, &target, 2, 128, 2.0, &mut proj).expect("sw")
+            };
+            let (w_dpm, w_euler, floor) = (sw(&dpm), sw(&euler), sw(&fresh));
+            assert!((w_dpm - w_euler).abs() <= 0.5 * floor, "seed {seed}: DPM-2@20 {w_dpm}, Euler@200 {w_euler}, floor {floor}");
+            assert!(w_dpm <= 1.5 * floor && w_euler <= 1.5 * floor, "seed {seed}: DPM-2@20 {w_dpm}, Euler@200 {w_euler}, floor {floor}");
+        }
+        let x1 = noise(10, 9);
+        let mut exact = exact_eps(&data, schedule);
+        assert!(Sampler::from_name("nope").is_err());
+        assert!(sample(&schedule, Sampler::Euler, 0, 1e-3, &x1, &mut exact).is_err());
+    }
 
     #[test]
     fn the_schedule_runs_from_data_to_noise() {
