@@ -60,7 +60,8 @@ impl VelocityModel {
         Ok(Self { net: Mlp::new(&sizes, activation, &mut rng)?, dim })
     }
 
-    fn input(&self, x: &Tensor, t: &[f32]) -> Result<Tensor, MethodError> {
+    /// The network input `[x, time_features(t)]` for a batch with one time per row.
+    pub fn input(&self, x: &Tensor, t: &[f32]) -> Result<Tensor, MethodError> {
         if x.shape().len() != 2 || x.shape()[1] != self.dim {
             return Err(MethodError::Config(format!(
                 "the model works on {}-D points, but got points of shape {:?} ({} per point)",
