@@ -291,6 +291,10 @@ pub struct DiffusionModel {
     pub parameterisation: Parameterisation,
     /// The VP schedule.
     pub schedule: VpSchedule,
+    /// Standard deviation of the data per coordinate: the network sees
+    /// `x_t / sqrt(a^2 data_std^2 + s^2)`, an input of unit scale at every
+    /// `t` (EDM's input preconditioning); 1 leaves inputs as they are.
+    pub data_std: f64,
 }
 
 /// Converts a network prediction at `(x, t)` (flat batches) to the noise
@@ -311,11 +315,23 @@ pub fn eps_from(parameterisation: Parameterisation, schedule: &VpSchedule, predi
 }
 
 impl DiffusionModel {
+    /// A model with the default schedule and `data_std`.
+    pub fn new(net: VelocityModel, parameterisation: Parameterisation, data_std: f64) -> DiffusionModel {
+        DiffusionModel { net, parameterisation, schedule: VpSchedule::default(), data_std }
+    }
+
+    /// The input scale at `t`.
+    pub fn input_scale(&self, t: f64) -> f64 {
+        let (a, s) = (self.schedule.alpha(t), self.schedule.sigma(t));
+        1.0 / (a * a * self.data_std * self.data_std + s * s).sqrt()
+    }
+
     /// A noise predictor on flat f64 batches, for [`sample`].
     pub fn eps_fn(&self) -> impl FnMut(&[f64], f64) -> Result<Vec<f64>, MethodError> + '_ {
         move |x: &[f64], t: f64| {
             let d = self.net.dim;
-            let batch = Tensor::from_shape_vec(&[x.len() / d, d], x.iter().map(|&v| v as f32).collect())?;
+            let scale = self.input_scale(t);
+            let batch = Tensor::from_shape_vec(&[x.len() / d, d], x.iter().map(|&v| (v * scale) as f32).collect())?;
             let prediction = self.net.velocity(&batch, t as f32)?.to_f64_vec()?;
             Ok(eps_from(self.parameterisation, &self.schedule, &prediction, x, t))
         }
@@ -354,7 +370,8 @@ pub fn train(model: &mut DiffusionModel, data: &Gmm, config: &TrainConfig, monit
         let xt = a.mul(&x0)?.add(&s.mul(&eps)?)?;
         let t32: Vec<f32> = t.iter().map(|&ti| ti as f32).collect();
         let tape = Tape::new();
-        let (out, leaves) = model.net.net.forward(&tape, &tape.constant(model.net.input(&xt, &t32)?))?;
+        let scaled = xt.mul(&column(&|ti| model.input_scale(ti))?)?;
+        let (out, leaves) = model.net.net.forward(&tape, &tape.constant(model.net.input(&scaled, &t32)?))?;
         let loss = match model.parameterisation {
             Parameterisation::Eps => odeon_nn::mse(&out, &tape.constant(eps))?,
             Parameterisation::Score => {
@@ -420,6 +437,18 @@ mod tests {
         }
     }
 
+    #[test]
+    fn inputs_are_scaled_to_unit_variance() {
+        let net = crate::rectified_flow::VelocityModel::new(2, 8, 1, odeon_nn::Activation::Silu, 1).expect("net");
+        let model = DiffusionModel::new(net, Parameterisation::Eps, 2.0);
+        assert!((model.input_scale(0.0) - 0.5).abs() < 1e-12);
+        for t in [0.1, 0.5, 1.0] {
+            let (a, s) = (model.schedule.alpha(t), model.schedule.sigma(t));
+            let variance = (a * a * 4.0 + s * s) * model.input_scale(t).powi(2);
+            assert!((variance - 1.0).abs() < 1e-12, "t {t}: {variance}");
+        }
+    }
+
     /// Each loss trains: finite, and lower at the end than at the start.
     #[test]
     #[cfg_attr(debug_assertions, ignore = "training: run with --release")]
@@ -427,7 +456,7 @@ mod tests {
         let data = Gmm::ring(8, 4.0, 0.3).expect("ring");
         for p in [Parameterisation::Eps, Parameterisation::Score, Parameterisation::Velocity] {
             let net = crate::rectified_flow::VelocityModel::new(2, 64, 2, odeon_nn::Activation::Silu, 1).expect("net");
-            let mut model = DiffusionModel { net, parameterisation: p, schedule: VpSchedule::default() };
+            let mut model = DiffusionModel::new(net, p, 1.0);
             let config = TrainConfig { steps: 400, batch: 128, lr: 3e-3, seed: 2 };
             let losses = train(&mut model, &data, &config, &mut |_, _, _| true).expect("trains").losses;
             let mean = |l: &[f32]| l.iter().sum::<f32>() / l.len() as f32;
