@@ -78,6 +78,9 @@ struct AppState {
     kernel_ready: RwSignal<bool>,
     kernel_note: RwSignal<Option<String>>,
     gpu_check: RwSignal<Option<(bool, String)>>,
+    /// What the worker's `auto` policy would pick for a notebook-sized
+    /// workload: `(backend id, reason)`.
+    auto_backend: RwSignal<Option<(String, String)>>,
 }
 
 struct Kernel {
@@ -127,6 +130,22 @@ fn dispatch(message: FromWorker) {
                 debug_set(&["engineCheck", "params"], to_array(params));
                 debug_set(&["engineCheck", "millis"], (*millis).into());
                 debug_set(&["engineCheck", "error"], error.as_deref().map_or(JsValue::NULL, JsValue::from_str));
+            }
+            FromWorker::BackendCheckResult { backend, adapter, reason, losses, params, millis, error } => {
+                let to_array = |v: &[f64]| js_sys::Float64Array::from(v).into();
+                debug_set(&["backendCheck", "backend"], backend.as_str().into());
+                debug_set(&["backendCheck", "adapter"], adapter.as_str().into());
+                debug_set(&["backendCheck", "reason"], reason.as_str().into());
+                debug_set(&["backendCheck", "losses"], to_array(losses));
+                debug_set(&["backendCheck", "params"], to_array(params));
+                debug_set(&["backendCheck", "millis"], (*millis).into());
+                debug_set(&["backendCheck", "error"], error.as_deref().map_or(JsValue::NULL, JsValue::from_str));
+                debug_set(&["backendCheck", "done"], JsValue::TRUE);
+            }
+            FromWorker::BackendPolicy { backend, reason } => {
+                debug_set(&["backendPolicy", "backend"], backend.as_str().into());
+                debug_set(&["backendPolicy", "reason"], reason.as_str().into());
+                state.auto_backend.set(Some((backend.clone(), reason.clone())));
             }
             FromWorker::GpuCheckResult { ok, message, max_abs_error, .. } => {
                 debug_set(&["gpuCheck", "ok"], (*ok).into());
@@ -243,6 +262,15 @@ fn install_test_hooks() {
     });
     let _ = js_sys::Reflect::set(&hooks, &"engineCheck".into(), engine_check.as_ref());
     engine_check.forget();
+    // `window.__odeonDebug.backendCheck(backend, steps)`: trains the same
+    // workload on "cpu", "webgpu" (forced) or "auto"; the result lands in
+    // `window.__odeon.backendCheck` (`done` is set last).
+    let backend_check = Closure::<dyn Fn(String, u32)>::new(|backend: String, steps: u32| {
+        debug_set(&["backendCheck"], JsValue::NULL);
+        send(&ToWorker::BackendCheck { backend, steps });
+    });
+    let _ = js_sys::Reflect::set(&hooks, &"backendCheck".into(), backend_check.as_ref());
+    backend_check.forget();
     // Asks the worker to allocate this many bytes (an impossible size runs
     // it out of memory for real, to test the crash path).
     let allocate = Closure::<dyn Fn(f64)>::new(|bytes: f64| send(&ToWorker::Allocate { bytes }));
@@ -263,6 +291,7 @@ fn App() -> impl IntoView {
         kernel_ready: RwSignal::new(false),
         kernel_note: RwSignal::new(None),
         gpu_check: RwSignal::new(None),
+        auto_backend: RwSignal::new(None),
     };
     STATE.with(|s| *s.borrow_mut() = Some(state));
     provide_context(state);
@@ -331,13 +360,21 @@ fn BackendBadge() -> impl IntoView {
             {move || match state.gpu.get() {
                 GpuStatus::Probing => view! { <span class="gpu">" · probing WebGPU…"</span> }.into_any(),
                 GpuStatus::Available(name) => view! {
-                    <span class="gpu" data-gpu="available">" · WebGPU adapter: " {name} " (used by the self-check; GPU training comes with the WebGPU backend)"</span>
+                    <span class="gpu" data-gpu="available">" · WebGPU adapter: " {name}</span>
                     <button id="gpu-check" on:click=check>"Run WebGPU self-check"</button>
                 }.into_any(),
                 GpuStatus::Missing(reason) => view! {
                     <span class="gpu" data-gpu="missing">" · WebGPU unavailable: " {reason}</span>
                 }.into_any(),
             }}
+            {move || state.auto_backend.get().map(|(backend, reason)| {
+                let label = if backend == "webgpu" { "WebGPU" } else { "CPU" };
+                view! {
+                    <span class="gpu" id="backend-auto" data-auto=backend.clone()>
+                        " · auto would use: " {label} " — " {reason} " Cells run on the CPU for now."
+                    </span>
+                }
+            })}
             {move || state.gpu_check.get().map(|(ok, message)| view! {
                 <span id="gpu-check-result" class=if ok { "ok" } else { "bad" }>{message}</span>
             })}

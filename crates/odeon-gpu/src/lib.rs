@@ -94,6 +94,7 @@
 use std::sync::OnceLock;
 
 mod backend;
+pub mod policy;
 
 pub use backend::{GpuStorage, Wgpu};
 

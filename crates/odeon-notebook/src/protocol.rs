@@ -38,6 +38,16 @@ pub enum ToWorker {
         /// Training steps.
         steps: u32,
     },
+    /// Train the reference workload (the same network, data and seed as
+    /// [`ToWorker::EngineCheck`], `f32`) for `steps` Adam steps on a chosen
+    /// backend, as an async task, and reply with
+    /// [`FromWorker::BackendCheckResult`]. Tests compare the backends with it.
+    BackendCheck {
+        /// `"cpu"`, `"webgpu"` (forced: never `auto`'s choice) or `"auto"`.
+        backend: String,
+        /// Training steps.
+        steps: u32,
+    },
 }
 
 /// Worker to page.
@@ -99,6 +109,32 @@ pub enum FromWorker {
         millis: f64,
         /// Why it failed, if it did.
         error: Option<String>,
+    },
+    /// Result of [`ToWorker::BackendCheck`].
+    BackendCheckResult {
+        /// The backend that ran: `"cpu"` or `"webgpu"` (the CPU when WebGPU
+        /// was asked for but is unavailable; `reason` says why).
+        backend: String,
+        /// Adapter summary when the run was on WebGPU, else empty.
+        adapter: String,
+        /// Why this backend ran, a sentence for the page.
+        reason: String,
+        /// Loss before each step.
+        losses: Vec<f64>,
+        /// Every parameter after the last step, flattened (W0, b0, W1, ...).
+        params: Vec<f64>,
+        /// Wall time in milliseconds, including the final readback.
+        millis: f64,
+        /// Why it failed, if it did.
+        error: Option<String>,
+    },
+    /// What the `auto` backend policy would pick for a notebook-sized
+    /// workload on this browser's adapter (sent once the WebGPU probe ends).
+    BackendPolicy {
+        /// `"cpu"` or `"webgpu"`.
+        backend: String,
+        /// Why, a sentence for the page.
+        reason: String,
     },
     /// Result of [`ToWorker::GpuCheck`].
     GpuCheckResult {

@@ -2,8 +2,10 @@
 
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::sync::Arc;
 
-use odeon_gpu::{GpuContext, matmul_cpu_reference};
+use odeon_gpu::policy::{AdapterFacts, BackendKind, Requested, WorkSize, choose};
+use odeon_gpu::{GpuContext, Wgpu, matmul_cpu_reference};
 use odeon_notebook::protocol::{FromWorker, ToWorker};
 use odeon_notebook::runtime::{Host, Session};
 use serde::Serialize;
@@ -21,12 +23,38 @@ fn now_ms() -> f64 {
     js_sys::Date::now()
 }
 
+/// Resolves after `ms` milliseconds (the worker's `setTimeout`).
+async fn sleep_ms(ms: i32) {
+    let promise = js_sys::Promise::new(&mut |resolve, _reject| {
+        let scope: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
+        let _ = scope.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms);
+    });
+    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+}
+
+/// The WebGPU probe started with the worker.
+enum Probe {
+    /// Still waiting for an adapter and device.
+    Pending,
+    /// A device, what the policy knows about its adapter, and its summary
+    /// for the page; the tensor backend on it is made on first use.
+    Ready { ctx: Arc<GpuContext>, facts: AdapterFacts, summary: String, backend: Option<Wgpu> },
+    /// Why there is no WebGPU.
+    Failed(String),
+}
+
 /// The worker's state, driven by `web/worker.js`.
 #[wasm_bindgen]
 pub struct WorkerHandle {
     session: Option<Session>,
     stop_flag: Rc<RefCell<Option<js_sys::Int32Array>>>,
-    gpu: Rc<RefCell<Option<Rc<GpuContext>>>>,
+    gpu: Rc<RefCell<Probe>>,
+}
+
+/// Tells the page what `auto` would choose for a notebook-sized workload.
+fn post_policy(adapter: Result<&AdapterFacts, &str>) {
+    let choice = choose(Requested::Auto, adapter, WorkSize::notebook_default());
+    post(&FromWorker::BackendPolicy { backend: choice.backend.id().to_owned(), reason: choice.reason });
 }
 
 #[wasm_bindgen]
@@ -37,20 +65,30 @@ impl WorkerHandle {
     #[wasm_bindgen(constructor)]
     pub fn new(adapter_label: Option<String>) -> WorkerHandle {
         console_error_panic_hook::set_once();
-        let handle = WorkerHandle { session: None, stop_flag: Rc::new(RefCell::new(None)), gpu: Rc::new(RefCell::new(None)) };
+        let handle = WorkerHandle { session: None, stop_flag: Rc::new(RefCell::new(None)), gpu: Rc::new(RefCell::new(Probe::Pending)) };
         let gpu = Rc::clone(&handle.gpu);
         wasm_bindgen_futures::spawn_local(async move {
             match GpuContext::new().await {
                 Ok(ctx) => {
                     let summary = ctx.adapter_summary();
-                    let summary = match adapter_label {
+                    let summary = match &adapter_label {
                         Some(label) if ctx.adapter_info.name.trim().is_empty() => format!("{label} ({summary})"),
                         _ => summary,
                     };
-                    post(&FromWorker::Gpu { adapter: Some(summary), reason: None });
-                    *gpu.borrow_mut() = Some(Rc::new(ctx));
+                    let facts = AdapterFacts::from_context(&ctx, adapter_label.as_deref());
+                    post(&FromWorker::Gpu { adapter: Some(summary.clone()), reason: None });
+                    post_policy(Ok(&facts));
+                    // wgpu's WebGPU handles are not Send; Arc is what `Wgpu::new` takes.
+                    #[allow(clippy::arc_with_non_send_sync)]
+                    let ctx = Arc::new(ctx);
+                    *gpu.borrow_mut() = Probe::Ready { ctx, facts, summary, backend: None };
                 }
-                Err(err) => post(&FromWorker::Gpu { adapter: None, reason: Some(err.to_string()) }),
+                Err(err) => {
+                    let reason = err.to_string();
+                    post(&FromWorker::Gpu { adapter: None, reason: Some(reason.clone()) });
+                    post_policy(Err(&reason));
+                    *gpu.borrow_mut() = Probe::Failed(reason);
+                }
             }
         });
         post(&FromWorker::Ready);
@@ -108,6 +146,12 @@ impl WorkerHandle {
                 let block: Vec<u8> = Vec::with_capacity(bytes.clamp(0.0, usize::MAX as f64) as usize);
                 drop(block);
             }
+            ToWorker::BackendCheck { backend, steps } => {
+                let gpu = Rc::clone(&self.gpu);
+                wasm_bindgen_futures::spawn_local(async move {
+                    post(&backend_check(&backend, steps, gpu).await);
+                });
+            }
             ToWorker::EngineCheck { steps } => {
                 let start = now_ms();
                 let run = || -> Result<FromWorker, odeon_nn::NnError> {
@@ -127,12 +171,16 @@ impl WorkerHandle {
                 post(&message);
             }
             ToWorker::GpuCheck => {
-                let gpu = self.gpu.borrow().clone();
+                let gpu = match &*self.gpu.borrow() {
+                    Probe::Ready { ctx, .. } => Some(Arc::clone(ctx)),
+                    _ => None,
+                };
                 wasm_bindgen_futures::spawn_local(async move {
                     let ctx = match gpu {
                         Some(ctx) => ctx,
                         None => match GpuContext::new().await {
-                            Ok(ctx) => Rc::new(ctx),
+                            #[allow(clippy::arc_with_non_send_sync)] // see the probe
+                            Ok(ctx) => Arc::new(ctx),
                             Err(err) => {
                                 post(&FromWorker::GpuCheckResult { ok: false, adapter: String::new(), max_abs_error: f64::NAN, message: err.to_string() });
                                 return;
@@ -164,3 +212,103 @@ impl WorkerHandle {
     }
 }
 
+
+/// Trains the reference workload on the backend the policy picks for
+/// `requested` (see [`ToWorker::BackendCheck`]).
+async fn backend_check(requested: &str, steps: u32, gpu: Rc<RefCell<Probe>>) -> FromWorker {
+    let start = now_ms();
+    let failed = |backend: &str, adapter: String, reason: String, error: String| FromWorker::BackendCheckResult {
+        backend: backend.to_owned(),
+        adapter,
+        reason,
+        losses: vec![],
+        params: vec![],
+        millis: 0.0,
+        error: Some(error),
+    };
+    let requested = match Requested::parse(requested) {
+        Ok(r) => r,
+        Err(err) => return failed("", String::new(), String::new(), err),
+    };
+    // A check sent right after the page loads may beat the probe.
+    for _ in 0..600 {
+        if !matches!(*gpu.borrow(), Probe::Pending) {
+            break;
+        }
+        sleep_ms(50).await;
+    }
+    let work = WorkSize::mlp_step(&odeon_nn::reference::MLP_SIZES, odeon_nn::reference::MLP_BATCH);
+    let choice = match &*gpu.borrow() {
+        Probe::Ready { facts, .. } => choose(requested, Ok(facts), work),
+        Probe::Failed(why) => choose(requested, Err(why), work),
+        Probe::Pending => choose(requested, Err("the WebGPU probe did not finish within 30 s"), work),
+    };
+    let steps = steps as usize;
+    match choice.backend {
+        BackendKind::Cpu => {
+            // The same loop as on the GPU (the browser test compares it with
+            // the engine check, i.e. MlpStep, bit for bit).
+            let run = || -> Result<(Vec<f64>, Vec<f64>), odeon_nn::NnError> {
+                let mut training = crate::ReferenceTraining::standard(&odeon_tensor::Cpu, 0)?;
+                let losses = (0..steps).map(|_| training.step()).collect::<Result<Vec<_>, _>>()?;
+                let values = training.readout(&losses)?.to_f32_vec()?;
+                Ok(crate::split_readout(&values, steps))
+            };
+            match run() {
+                Ok((losses, params)) => FromWorker::BackendCheckResult {
+                    backend: choice.backend.id().to_owned(),
+                    adapter: String::new(),
+                    reason: choice.reason,
+                    losses,
+                    params,
+                    millis: now_ms() - start,
+                    error: None,
+                },
+                Err(err) => failed(choice.backend.id(), String::new(), choice.reason, err.to_string()),
+            }
+        }
+        BackendKind::WebGpu => {
+            // The policy picks WebGPU only with a ready probe.
+            let (backend, summary) = {
+                let mut probe = gpu.borrow_mut();
+                let Probe::Ready { ctx, summary, backend, .. } = &mut *probe else {
+                    return failed("webgpu", String::new(), choice.reason, "WebGPU is not ready".into());
+                };
+                let made = match backend {
+                    Some(b) => Ok(b.clone()),
+                    None => Wgpu::new(Arc::clone(ctx)).inspect(|b| *backend = Some(b.clone())),
+                };
+                match made {
+                    Ok(b) => (b, summary.clone()),
+                    Err(err) => return failed("webgpu", summary.clone(), choice.reason, err.to_string()),
+                }
+            };
+            // Queue every step without reading anything back, then read the
+            // losses and parameters once, asynchronously.
+            let queued = || -> Result<odeon_tensor::Tensor<Wgpu>, odeon_nn::NnError> {
+                let mut training = crate::ReferenceTraining::standard(&backend, 0)?;
+                let losses = (0..steps).map(|_| training.step()).collect::<Result<Vec<_>, _>>()?;
+                training.readout(&losses)
+            };
+            let values = match queued() {
+                Ok(all) => backend.read_f32_async(all.storage()).await.map_err(|e| e.to_string()),
+                Err(err) => Err(err.to_string()),
+            };
+            match values {
+                Ok(values) => {
+                    let (losses, params) = crate::split_readout(&values, steps);
+                    FromWorker::BackendCheckResult {
+                        backend: choice.backend.id().to_owned(),
+                        adapter: summary,
+                        reason: choice.reason,
+                        losses,
+                        params,
+                        millis: now_ms() - start,
+                        error: None,
+                    }
+                }
+                Err(err) => failed("webgpu", summary, choice.reason, err),
+            }
+        }
+    }
+}

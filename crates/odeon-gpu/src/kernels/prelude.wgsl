@@ -13,11 +13,14 @@ fn thread_index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
 }
 
 fn inf() -> f32 {
-    return bitcast<f32>(0x7f800000u);
+    // Through a variable: Chrome's compiler rejects an infinite constant.
+    var bits = 0x7f800000u;
+    return bitcast<f32>(bits);
 }
 
 fn nan() -> f32 {
-    return bitcast<f32>(0x7fc00000u);
+    var bits = 0x7fc00000u;
+    return bitcast<f32>(bits);
 }
 
 fn exp_det(x0: f32) -> f32 {
