@@ -14,11 +14,14 @@ use anyhow::{Context, Result, bail};
 use crate::tools::{self, cargo, run};
 use crate::{dist_dir, workspace_root};
 
-/// The wasm crates (package name, output file stem).
-const WASM_CRATES: [(&str, &str); 2] =
-    [("odeon-app", "odeon_app"), ("odeon-worker", "odeon_worker")];
+/// The wasm crates (package name, output file stem, cargo profile). The
+/// page is built for size (`wasm-size`, opt-level "z": it only renders), the
+/// compute worker for speed (`wasm-release`, opt-level 3: it trains).
+const WASM_CRATES: [(&str, &str, &str); 2] = [
+    ("odeon-app", "odeon_app", "wasm-size"),
+    ("odeon-worker", "odeon_worker", "wasm-release"),
+];
 const TARGET: &str = "wasm32-unknown-unknown";
-const PROFILE: &str = "wasm-release";
 
 /// The cargo target directory (`CARGO_TARGET_DIR` or `<root>/target`).
 fn target_dir() -> PathBuf {
@@ -42,27 +45,24 @@ pub(crate) fn build() -> Result<()> {
     tools::ensure_wasm_target()?;
     tools::ensure_wasm_bindgen()?;
 
-    println!("xtask: building the wasm crates ({PROFILE}, {TARGET}, +simd128)");
-    let mut cmd = cargo();
-    cmd.current_dir(&root)
-        .args(["build", "--profile", PROFILE, "--target", TARGET])
-        .env(
-            "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS",
-            "-C target-feature=+simd128",
-        );
-    for (package, _) in WASM_CRATES {
-        cmd.args(["-p", package]);
+    for (package, _, profile) in WASM_CRATES {
+        println!("xtask: building {package} ({profile}, {TARGET}, +simd128)");
+        run(cargo()
+            .current_dir(&root)
+            .args(["build", "--profile", profile, "--target", TARGET, "-p", package])
+            .env(
+                "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS",
+                "-C target-feature=+simd128",
+            ))?;
     }
-    run(&mut cmd)?;
 
     if dist.exists() {
         fs::remove_dir_all(&dist).with_context(|| format!("cannot remove {}", dist.display()))?;
     }
     let pkg = dist.join("pkg");
     fs::create_dir_all(&pkg).with_context(|| format!("cannot create {}", pkg.display()))?;
-    let wasm_dir = target_dir().join(TARGET).join(PROFILE);
-    for (package, stem) in WASM_CRATES {
-        let wasm = wasm_dir.join(format!("{stem}.wasm"));
+    for (package, stem, profile) in WASM_CRATES {
+        let wasm = target_dir().join(TARGET).join(profile).join(format!("{stem}.wasm"));
         if !wasm.is_file() {
             bail!(
                 "{} not found after building {package}; is it a cdylib?",
@@ -95,7 +95,7 @@ pub(crate) fn build() -> Result<()> {
     println!("xtask: dist ready at {}", dist.display());
     let mut shown: Vec<String> = WASM_CRATES
         .iter()
-        .map(|(_, stem)| format!("pkg/{stem}_bg.wasm"))
+        .map(|(_, stem, _)| format!("pkg/{stem}_bg.wasm"))
         .collect();
     shown.push("editor.js".to_string());
     for name in shown {
