@@ -16,12 +16,12 @@
 //! `lambda = log(a / s)`). All use the same grid, uniform in `lambda`.
 
 use odeon_autodiff::Tape;
-use odeon_nn::{Adam, AdamConfig, Module, Optimizer};
 use odeon_solve::ode::{OdeOptions, Solver, solve_ode};
-use odeon_tensor::{Cpu, SeedStream, Tensor};
+use odeon_tensor::{SeedStream, Tensor};
 
 use crate::gmm::Gmm;
 use crate::rectified_flow::{TrainConfig, TrainReport, VelocityModel};
+use crate::training::AdamLoop;
 use crate::{MethodError, Monitor};
 
 /// The VP schedule with `beta(t) = beta_min + t (beta_max - beta_min)` on `[0, 1]`.
@@ -346,22 +346,13 @@ pub fn train(model: &mut DiffusionModel, data: &Gmm, config: &TrainConfig, monit
     if data.dim() != d {
         return Err(MethodError::Config(format!("the data are {}-D but the model is {d}-D", data.dim())));
     }
-    if config.batch == 0 || config.batch > 65_536 || !(config.lr > 0.0 && config.lr.is_finite()) {
-        return Err(MethodError::Config(format!(
-            "batch must be in 1..=65536 and the learning rate positive; got batch {} and lr {}",
-            config.batch, config.lr
-        )));
-    }
+    let mut adam = AdamLoop::new(&model.net.net, config)?;
     let mut noise_rng = SeedStream::new(config.seed, "diffusion/noise");
     let mut data_rng = SeedStream::new(config.seed, "diffusion/data");
     let mut time_rng = SeedStream::new(config.seed, "diffusion/time");
-    let mut opt: Adam<Cpu> = Adam::new(AdamConfig { lr: f64::from(config.lr), ..AdamConfig::default() });
-    let mut params = model.net.net.parameters();
-    let mut losses = Vec::with_capacity(config.steps);
     let sc = model.schedule;
     for step in 0..config.steps {
-        let progress = step as f32 / config.steps.max(1) as f32;
-        opt.set_lr(f64::from(config.lr * (0.1 + 0.9 * 0.5 * (1.0 + (std::f32::consts::PI * progress).cos()))));
+        adam.begin(step);
         let x0 = data.sample(config.batch, &mut data_rng)?;
         let eps = noise_rng.normal_tensor(&[config.batch, d]);
         let t: Vec<f64> = (0..config.batch).map(|_| T_MIN + (1.0 - T_MIN) * time_rng.uniform_f64()).collect();
@@ -386,20 +377,9 @@ pub fn train(model: &mut DiffusionModel, data: &Gmm, config: &TrainConfig, monit
                 odeon_nn::mse(&out, &tape.constant(target))?
             }
         };
-        let loss_value = loss.value().item()? as f32;
-        if !loss_value.is_finite() {
-            return Err(MethodError::Diverged { step, loss: loss_value });
-        }
-        let grads = tape.backward(&loss)?;
-        let grads: Vec<Tensor> = leaves.iter().map(|l| grads.get(l)).collect::<Result<_, _>>()?;
-        opt.step(&mut params, &grads)?;
-        model.net.net.set_parameters(&params)?;
-        losses.push(loss_value);
-        if !monitor(step + 1, config.steps, loss_value) {
-            return Err(MethodError::Stopped { step: step + 1, total: config.steps });
-        }
+        adam.finish(step, &tape, &loss, &leaves, &mut model.net.net, monitor)?;
     }
-    Ok(TrainReport { losses })
+    Ok(adam.report())
 }
 #[cfg(test)]
 mod tests {

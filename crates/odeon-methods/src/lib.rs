@@ -14,6 +14,7 @@ pub mod diffusion;
 pub mod gmm;
 pub mod metrics;
 pub mod rectified_flow;
+mod training;
 
 use odeon_autodiff::AutodiffError;
 use odeon_nn::NnError;

@@ -10,10 +10,11 @@
 //! notebook issue.
 
 use odeon_autodiff::Tape;
-use odeon_nn::{Activation, Adam, AdamConfig, Mlp, Module, Optimizer};
-use odeon_tensor::{Cpu, SeedStream, Tensor};
+use odeon_nn::{Activation, Mlp};
+use odeon_tensor::{SeedStream, Tensor};
 
 use crate::data::RingMixture;
+use crate::training::AdamLoop;
 use crate::{MethodError, Monitor};
 
 /// Number of sinusoidal frequencies in the time embedding.
@@ -111,21 +112,12 @@ pub fn train(
     if model.dim != 2 {
         return Err(MethodError::Config(format!("the ring-mixture target is 2-D but the model is {}-D", model.dim)));
     }
-    if config.batch == 0 || config.batch > 65_536 || !(config.lr > 0.0 && config.lr.is_finite()) {
-        return Err(MethodError::Config(format!(
-            "batch must be in 1..=65536 and the learning rate positive; got batch {} and lr {}",
-            config.batch, config.lr
-        )));
-    }
+    let mut adam = AdamLoop::new(&model.net, config)?;
     let mut noise_rng = SeedStream::new(config.seed, "rectified-flow/noise");
     let mut data_rng = SeedStream::new(config.seed, "rectified-flow/data");
     let mut time_rng = SeedStream::new(config.seed, "rectified-flow/time");
-    let mut opt: Adam<Cpu> = Adam::new(AdamConfig { lr: f64::from(config.lr), ..AdamConfig::default() });
-    let mut params = model.net.parameters();
-    let mut losses = Vec::with_capacity(config.steps);
     for step in 0..config.steps {
-        let progress = step as f32 / config.steps.max(1) as f32;
-        opt.set_lr(f64::from(config.lr * (0.1 + 0.9 * 0.5 * (1.0 + (std::f32::consts::PI * progress).cos()))));
+        adam.begin(step);
         let x0 = noise_rng.normal_tensor(&[config.batch, 2]);
         let x1 = target.sample(config.batch, &mut data_rng)?;
         let t: Vec<f32> = (0..config.batch).map(|_| time_rng.uniform()).collect();
@@ -137,20 +129,9 @@ pub fn train(
         let input = tape.constant(model.input(&xt, &t)?);
         let (v, leaves) = model.net.forward(&tape, &input)?;
         let loss = odeon_nn::mse(&v, &tape.constant(target_v))?;
-        let loss_value = loss.value().item()? as f32;
-        if !loss_value.is_finite() {
-            return Err(MethodError::Diverged { step, loss: loss_value });
-        }
-        let grads = tape.backward(&loss)?;
-        let grads: Vec<Tensor> = leaves.iter().map(|l| grads.get(l)).collect::<Result<_, _>>()?;
-        opt.step(&mut params, &grads)?;
-        model.net.set_parameters(&params)?;
-        losses.push(loss_value);
-        if !monitor(step + 1, config.steps, loss_value) {
-            return Err(MethodError::Stopped { step: step + 1, total: config.steps });
-        }
+        adam.finish(step, &tape, &loss, &leaves, &mut model.net, monitor)?;
     }
-    Ok(TrainReport { losses })
+    Ok(adam.report())
 }
 
 /// Integrates the learned ODE from `x0` (noise, `t = 0`) to `t = 1` with
