@@ -25,17 +25,8 @@
 import { chromium } from 'playwright-core';
 import { writeFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
+import { CHROMIUM, CHROMIUM_ARGS } from '../e2e/chromium.mjs';
 
-// The same launch flags as e2e/lib.mjs.
-const ARGS = [
-  '--enable-unsafe-webgpu',
-  '--no-sandbox',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 const GOAL_MS = 1500;
 const GOAL_GZIP_BYTES = 1.5e6;
 const TIMEOUT_MS = 60_000;
@@ -150,9 +141,9 @@ async function coldAndWarm(browser, url, measureBytes) {
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
   const browser = await chromium.launch({
-    executablePath: process.env.ODEON_CHROMIUM || '/usr/bin/chromium',
+    executablePath: CHROMIUM,
     headless: true,
-    args: ARGS,
+    args: CHROMIUM_ARGS,
   });
   const colds = [];
   const warms = [];

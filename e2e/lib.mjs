@@ -5,6 +5,7 @@
 // WebGPU runs on SwiftShader (a CPU fallback adapter), see shared/BROWSER.md.
 
 import { chromium } from 'playwright-core';
+import { CHROMIUM, CHROMIUM_ARGS } from './chromium.mjs';
 import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,8 +15,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 /** Folder where `screenshot()` writes PNGs (gitignored). */
 export const SCREENSHOT_DIR = join(here, 'screenshots');
 
-/** Path of the Chromium binary (override with ODEON_CHROMIUM). */
-export const CHROMIUM = process.env.ODEON_CHROMIUM || '/usr/bin/chromium';
+export { CHROMIUM };
 
 /** Default timeout for the app to report `window.__odeonReady`. */
 export const READY_TIMEOUT_MS = 60_000;
@@ -47,15 +47,7 @@ export async function launchBrowser() {
   return chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
-    args: [
-      '--enable-unsafe-webgpu',
-      '--no-sandbox',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
+    args: CHROMIUM_ARGS,
   });
 }
 

@@ -100,6 +100,8 @@ thread_local! {
     static KERNEL: RefCell<Option<Kernel>> = const { RefCell::new(None) };
     static HANDLER: RefCell<Option<Handler>> = const { RefCell::new(None) };
     static CRASH_HANDLER: RefCell<Option<CrashHandler>> = const { RefCell::new(None) };
+    /// Worker crashes so far (a test hook reads it).
+    static CRASHES: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
     static STATE: RefCell<Option<AppState>> = const { RefCell::new(None) };
 }
 
@@ -213,7 +215,11 @@ fn worker_crashed(detail: &str) {
     if let Some(handler) = handler {
         handler(detail);
     }
-    debug_set(&["crashes"], (js_sys::Reflect::get(&js_sys::Reflect::get(&window(), &"__odeon".into()).unwrap_or(JsValue::UNDEFINED), &"crashes".into()).ok().and_then(|v| v.as_f64()).unwrap_or(0.0) + 1.0).into());
+    let crashes = CRASHES.with(|c| {
+        c.set(c.get() + 1);
+        c.get()
+    });
+    debug_set(&["crashes"], crashes.into());
     if let Err(err) = start_kernel() {
         web_sys::console::error_1(&err);
     }
@@ -683,12 +689,11 @@ impl NotebookState {
     }
 
     fn share_link(self) -> String {
-        let location = window().location();
-        let base = format!("{}{}", location.origin().unwrap_or_default(), location.pathname().unwrap_or_default());
-        format!("{base}{}", notebook_hash(&self.id.get_value(), Some(&link::encode(&self.payload()))))
+        format!("{}{}", page_base(), notebook_hash(&self.id.get_value(), Some(&link::encode(&self.payload()))))
     }
 }
 
+/// The page's address without the fragment (origin and path).
 fn page_base() -> String {
     let location = window().location();
     format!("{}{}", location.origin().unwrap_or_default(), location.pathname().unwrap_or_default())

@@ -124,6 +124,11 @@ fn check_keys(options: &Map, allowed: &[&str], what: &str) -> Fallible<()> {
     Ok(())
 }
 
+/// Numbers as a script array.
+pub(crate) fn float_array(values: impl IntoIterator<Item = f64>) -> Dynamic {
+    Dynamic::from_array(values.into_iter().map(Dynamic::from_float).collect())
+}
+
 fn to_seed(seed: i64) -> u64 {
     seed as u64
 }
@@ -239,16 +244,10 @@ fn register_api(engine: &mut Engine) {
         let rtol = get_float(&options, "rtol", 1e-3)?;
         let atol = get_float(&options, "atol", 1e-3)?;
         let run = rectified_flow::sample_adaptive(&model.0.borrow(), &noise.0, solver, rtol, atol).map_err(method_error)?;
-        let floats = |v: Vec<f64>| -> Dynamic { Dynamic::from_array(v.into_iter().map(Dynamic::from_float).collect()) };
         let mut out = Map::new();
         out.insert("samples".into(), Dynamic::from(Points(Rc::new(run.samples))));
-        out.insert("nfe".into(), Dynamic::from_int(run.stats.nfe as i64));
-        out.insert("accepted".into(), Dynamic::from_int(run.stats.accepted as i64));
-        out.insert("rejected".into(), Dynamic::from_int(run.stats.rejected as i64));
-        out.insert("ts".into(), floats(run.stats.steps.iter().map(|s| s.t).collect()));
-        out.insert("step_sizes".into(), floats(run.stats.steps.iter().map(|s| s.dt).collect()));
-        out.insert("errors".into(), floats(run.stats.steps.iter().map(|s| s.error.unwrap_or(f64::NAN)).collect()));
-        out.insert("stiffness".into(), floats(run.stats.steps.iter().map(|s| s.stiffness).collect()));
+        out.insert("ts".into(), float_array(run.stats.steps.iter().map(|s| s.t)));
+        solvers::insert_stats(&mut out, &run.stats);
         Ok(out)
     });
     engine.register_fn("sliced_w2", |a: Points, b: Points, seed: i64| -> Fallible<f64> {
@@ -270,7 +269,7 @@ fn register_api(engine: &mut Engine) {
         }
         let points = grid_points(extent as f32, n);
         let values = target.log_density(&points).map_err(method_error)?;
-        let rows: Array = values.chunks(n).map(|row| Dynamic::from_array(row.iter().map(|&v| Dynamic::from_float(v)).collect())).collect();
+        let rows: Array = values.chunks(n).map(|row| float_array(row.iter().copied())).collect();
         Ok(grid_map(rows, extent))
     });
     engine.register_fn("velocity_field", |model: &mut Model, t: f64, options: Map| -> Fallible<Map> {
@@ -284,7 +283,7 @@ fn register_api(engine: &mut Engine) {
         let v = model.0.borrow().velocity(&points, t as f32).map_err(method_error)?;
         let (xs, ys) = points_xy(&points);
         let (us, vs) = points_xy(&v);
-        let array = |v: Vec<f32>| Dynamic::from_array(v.into_iter().map(|x| Dynamic::from_float(f64::from(x))).collect());
+        let array = |v: Vec<f32>| float_array(v.into_iter().map(f64::from));
         let mut out = Map::new();
         out.insert("x".into(), array(xs));
         out.insert("y".into(), array(ys));
@@ -311,7 +310,7 @@ fn grid_points(extent: f32, n: usize) -> Tensor {
 }
 
 fn grid_map(rows: Array, extent: f64) -> Map {
-    let range = || Dynamic::from_array(vec![Dynamic::from_float(-extent), Dynamic::from_float(extent)]);
+    let range = || float_array([-extent, extent]);
     let mut out = Map::new();
     out.insert("values".into(), Dynamic::from_array(rows));
     out.insert("x_range".into(), range());

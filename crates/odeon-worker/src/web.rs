@@ -247,11 +247,11 @@ async fn backend_check(requested: &str, steps: u32, gpu: Rc<RefCell<Probe>>) -> 
     match choice.backend {
         BackendKind::Cpu => {
             // The same loop as on the GPU (the browser test compares it with
-            // the engine check, i.e. MlpStep, bit for bit).
+            // the engine check, i.e. MlpStep::step, bit for bit).
             let run = || -> Result<(Vec<f64>, Vec<f64>), odeon_nn::NnError> {
-                let mut training = crate::ReferenceTraining::standard(&odeon_tensor::Cpu, 0)?;
-                let losses = (0..steps).map(|_| training.step()).collect::<Result<Vec<_>, _>>()?;
-                let values = training.readout(&losses)?.to_f32_vec()?;
+                let mut training = crate::reference_training(&odeon_tensor::Cpu, 0)?;
+                let losses = (0..steps).map(|_| training.step_deferred()).collect::<Result<Vec<_>, _>>()?;
+                let values = crate::readout(&training, &losses)?.to_f32_vec()?;
                 Ok(crate::split_readout(&values, steps))
             };
             match run() {
@@ -286,9 +286,9 @@ async fn backend_check(requested: &str, steps: u32, gpu: Rc<RefCell<Probe>>) -> 
             // Queue every step without reading anything back, then read the
             // losses and parameters once, asynchronously.
             let queued = || -> Result<odeon_tensor::Tensor<Wgpu>, odeon_nn::NnError> {
-                let mut training = crate::ReferenceTraining::standard(&backend, 0)?;
-                let losses = (0..steps).map(|_| training.step()).collect::<Result<Vec<_>, _>>()?;
-                training.readout(&losses)
+                let mut training = crate::reference_training(&backend, 0)?;
+                let losses = (0..steps).map(|_| training.step_deferred()).collect::<Result<Vec<_>, _>>()?;
+                crate::readout(&training, &losses)
             };
             let values = match queued() {
                 Ok(all) => backend.read_f32_async(all.storage()).await.map_err(|e| e.to_string()),

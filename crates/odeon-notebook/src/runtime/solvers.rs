@@ -6,11 +6,11 @@
 
 use std::cell::RefCell;
 
-use odeon_solve::ode::{Controller, OdeOptions, PidController, SaveAt, SolveError, Solver, solve_ode};
+use odeon_solve::ode::{Controller, OdeOptions, OdeStats, PidController, SaveAt, SolveError, Solver, solve_ode};
 use rhai::{Array, Dynamic, Engine, EvalAltResult, FnPtr, Map, NativeCallContext};
 
 use super::outputs::numbers;
-use super::{Fallible, check_keys, get_float, get_int, script_error};
+use super::{Fallible, check_keys, float_array, get_float, get_int, script_error};
 
 fn solver_named(name: &str) -> Fallible<Solver> {
     match name.to_ascii_lowercase().as_str() {
@@ -22,10 +22,6 @@ fn solver_named(name: &str) -> Fallible<Solver> {
         "tsit5" => Ok(Solver::Tsit5),
         other => Err(script_error(format!("unknown solver \"{other}\"; choose euler, heun, rk4, bosh3, dopri5 or tsit5"))),
     }
-}
-
-fn floats(values: impl IntoIterator<Item = f64>) -> Dynamic {
-    Dynamic::from_array(values.into_iter().map(Dynamic::from_float).collect())
 }
 
 fn solve(context: &NativeCallContext, f: &FnPtr, y0: &Array, options: &Map) -> Fallible<Map> {
@@ -91,15 +87,22 @@ fn solve(context: &NativeCallContext, f: &FnPtr, y0: &Array, options: &Map) -> F
     }
     let solution = solution.map_err(|e| script_error(format!("solve_ode: {e}")))?;
     let mut out = Map::new();
-    out.insert("t".into(), floats(solution.ts.iter().copied()));
-    out.insert("y".into(), Dynamic::from_array(solution.ys.iter().map(|y| floats(y.iter().copied())).collect()));
-    out.insert("nfe".into(), Dynamic::from_int(solution.stats.nfe as i64));
-    out.insert("accepted".into(), Dynamic::from_int(solution.stats.accepted as i64));
-    out.insert("rejected".into(), Dynamic::from_int(solution.stats.rejected as i64));
-    out.insert("step_sizes".into(), floats(solution.stats.steps.iter().map(|s| s.dt)));
-    out.insert("errors".into(), floats(solution.stats.steps.iter().map(|s| s.error.unwrap_or(f64::NAN))));
-    out.insert("stiffness".into(), floats(solution.stats.steps.iter().map(|s| s.stiffness)));
+    out.insert("t".into(), float_array(solution.ts.iter().copied()));
+    out.insert("y".into(), Dynamic::from_array(solution.ys.iter().map(|y| float_array(y.iter().copied())).collect()));
+    insert_stats(&mut out, &solution.stats);
     Ok(out)
+}
+
+/// A solve's statistics as script values: `nfe`, `accepted`, `rejected`
+/// and, per accepted step, `step_sizes`, `errors` (NaN without an
+/// estimate) and `stiffness`.
+pub(crate) fn insert_stats(out: &mut Map, stats: &OdeStats) {
+    out.insert("nfe".into(), Dynamic::from_int(stats.nfe as i64));
+    out.insert("accepted".into(), Dynamic::from_int(stats.accepted as i64));
+    out.insert("rejected".into(), Dynamic::from_int(stats.rejected as i64));
+    out.insert("step_sizes".into(), float_array(stats.steps.iter().map(|s| s.dt)));
+    out.insert("errors".into(), float_array(stats.steps.iter().map(|s| s.error.unwrap_or(f64::NAN))));
+    out.insert("stiffness".into(), float_array(stats.steps.iter().map(|s| s.stiffness)));
 }
 
 pub(crate) fn register(engine: &mut Engine) {
