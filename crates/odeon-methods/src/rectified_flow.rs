@@ -10,8 +10,8 @@
 //! notebook issue.
 
 use odeon_autodiff::Tape;
-use odeon_nn::{Activation, Mlp};
-use odeon_tensor::{SeedStream, Tensor};
+use odeon_nn::{Activation, Mlp, Module};
+use odeon_tensor::{Backend, Cpu, SeedStream, Tensor};
 
 use crate::data::RingMixture;
 use crate::training::AdamLoop;
@@ -101,37 +101,177 @@ pub struct TrainReport {
     pub losses: Vec<f32>,
 }
 
-/// Trains `model` as a 1-rectified flow from `N(0, I)` to `target`.
+/// One 1-rectified-flow training run on any backend, a step at a time.
+///
+/// Batches are drawn on the CPU from the same seeded streams whatever the
+/// backend (so a GPU run trains on exactly the CPU run's data) and uploaded;
+/// the network, its gradients and Adam's moments stay on the backend's
+/// device. [`Trainer::step`] reads nothing back: it returns the loss as a
+/// scalar on the device, so a GPU driver queues many steps and reads their
+/// losses at once (the playground's worker reads them asynchronously).
+pub struct Trainer<B: Backend> {
+    backend: B,
+    model: VelocityModel,
+    net: Mlp<B>,
+    adam: AdamLoop<B>,
+    target: RingMixture,
+    config: TrainConfig,
+    noise_rng: SeedStream,
+    data_rng: SeedStream,
+    time_rng: SeedStream,
+    step: usize,
+}
+
+impl<B: Backend> Trainer<B> {
+    /// Starts training a copy of `model` on `backend`.
+    ///
+    /// # Errors
+    ///
+    /// A bad target, model or setting, or a backend that cannot hold the
+    /// model (e.g. `f64` on a GPU).
+    pub fn new(backend: &B, model: &VelocityModel, target: &RingMixture, config: &TrainConfig) -> Result<Self, MethodError> {
+        target.validate()?;
+        if model.dim != 2 {
+            return Err(MethodError::Config(format!("the ring-mixture target is 2-D but the model is {}-D", model.dim)));
+        }
+        let net = Mlp::from_state(backend, &model.net.to_state()?)?;
+        let adam = AdamLoop::new(&net, config)?;
+        Ok(Self {
+            backend: backend.clone(),
+            model: model.clone(),
+            net,
+            adam,
+            target: *target,
+            config: *config,
+            noise_rng: SeedStream::new(config.seed, "rectified-flow/noise"),
+            data_rng: SeedStream::new(config.seed, "rectified-flow/data"),
+            time_rng: SeedStream::new(config.seed, "rectified-flow/time"),
+            step: 0,
+        })
+    }
+
+    /// The settings of this run.
+    pub fn config(&self) -> &TrainConfig {
+        &self.config
+    }
+
+    /// Steps queued so far.
+    pub fn steps_done(&self) -> usize {
+        self.step
+    }
+
+    /// Queues one training step and returns its loss (before the update) as
+    /// a scalar tensor on the backend's device; nothing is read back.
+    ///
+    /// # Errors
+    ///
+    /// When every step has been taken, or the backend fails.
+    pub fn step(&mut self) -> Result<Tensor<B>, MethodError> {
+        let config = self.config;
+        if self.step >= config.steps {
+            return Err(MethodError::Config(format!("training already took its {} steps", config.steps)));
+        }
+        self.adam.begin(self.step);
+        let x0 = self.noise_rng.normal_tensor(&[config.batch, 2]);
+        let x1 = self.target.sample(config.batch, &mut self.data_rng)?;
+        let t: Vec<f32> = (0..config.batch).map(|_| self.time_rng.uniform()).collect();
+        let t_col = Tensor::from_shape_vec(&[config.batch, 1], t.clone())?;
+        let xt = x0.add(&t_col.mul(&x1.sub(&x0)?)?)?;
+        let target_v = x1.sub(&x0)?;
+        let input = self.model.input(&xt, &t)?;
+        let upload = |x: &Tensor| Tensor::from_f32_in(&self.backend, x.shape(), &x.to_f32_vec()?);
+
+        let tape = Tape::new();
+        let input = tape.constant(upload(&input)?);
+        let (v, leaves) = self.net.forward(&tape, &input)?;
+        let loss = odeon_nn::mse(&v, &tape.constant(upload(&target_v)?))?;
+        let loss = self.adam.update(&tape, &loss, &leaves, &mut self.net)?;
+        self.step += 1;
+        Ok(loss)
+    }
+
+    /// The network's parameters on the device (W0, b0, W1, ...), e.g. for
+    /// an asynchronous read.
+    pub fn parameters(&self) -> Vec<Tensor<B>> {
+        self.net.parameters()
+    }
+
+    /// The trained model, read back to the CPU (a blocking read on a GPU:
+    /// native runs only; the browser reads [`Trainer::parameters`]
+    /// asynchronously and calls [`VelocityModel::set_parameters`]).
+    ///
+    /// # Errors
+    ///
+    /// When the backend cannot read synchronously.
+    pub fn trained_model(&self) -> Result<VelocityModel, MethodError> {
+        let mut model = self.model.clone();
+        model.net = Mlp::from_state(&Cpu, &self.net.to_state()?)?;
+        Ok(model)
+    }
+}
+
+impl VelocityModel {
+    /// Replaces the network's parameters with `values` (W0, b0, W1, ...,
+    /// each flattened row-major), e.g. read back from a GPU.
+    ///
+    /// # Errors
+    ///
+    /// When the count or a length does not match the network.
+    pub fn set_parameters(&mut self, values: &[Vec<f32>]) -> Result<(), MethodError> {
+        let current = self.net.parameters();
+        if values.len() != current.len() {
+            return Err(MethodError::Config(format!("expected {} parameter tensors, got {}", current.len(), values.len())));
+        }
+        let params = current
+            .iter()
+            .zip(values)
+            .map(|(p, v)| Tensor::from_shape_vec(p.shape(), v.clone()))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.net.set_parameters(&params)?;
+        Ok(())
+    }
+}
+
+/// Trains `model` as a 1-rectified flow from `N(0, I)` to `target` on the CPU.
 pub fn train(
     model: &mut VelocityModel,
     target: &RingMixture,
     config: &TrainConfig,
     monitor: &mut Monitor<'_>,
 ) -> Result<TrainReport, MethodError> {
-    target.validate()?;
-    if model.dim != 2 {
-        return Err(MethodError::Config(format!("the ring-mixture target is 2-D but the model is {}-D", model.dim)));
-    }
-    let mut adam = AdamLoop::new(&model.net, config)?;
-    let mut noise_rng = SeedStream::new(config.seed, "rectified-flow/noise");
-    let mut data_rng = SeedStream::new(config.seed, "rectified-flow/data");
-    let mut time_rng = SeedStream::new(config.seed, "rectified-flow/time");
-    for step in 0..config.steps {
-        adam.begin(step);
-        let x0 = noise_rng.normal_tensor(&[config.batch, 2]);
-        let x1 = target.sample(config.batch, &mut data_rng)?;
-        let t: Vec<f32> = (0..config.batch).map(|_| time_rng.uniform()).collect();
-        let t_col = Tensor::from_shape_vec(&[config.batch, 1], t.clone())?;
-        let xt = x0.add(&t_col.mul(&x1.sub(&x0)?)?)?;
-        let target_v = x1.sub(&x0)?;
+    train_on(&Cpu, model, target, config, monitor)
+}
 
-        let tape = Tape::new();
-        let input = tape.constant(model.input(&xt, &t)?);
-        let (v, leaves) = model.net.forward(&tape, &input)?;
-        let loss = odeon_nn::mse(&v, &tape.constant(target_v))?;
-        adam.finish(step, &tape, &loss, &leaves, &mut model.net, monitor)?;
+/// [`train`] on any backend, reading each step's loss as it goes (a
+/// blocking read on a GPU: native runs; the browser drives a [`Trainer`]
+/// asynchronously instead). The trained parameters are copied back into
+/// `model` on the CPU, also when the run stops early.
+pub fn train_on<B: Backend>(
+    backend: &B,
+    model: &mut VelocityModel,
+    target: &RingMixture,
+    config: &TrainConfig,
+    monitor: &mut Monitor<'_>,
+) -> Result<TrainReport, MethodError> {
+    let mut trainer = Trainer::new(backend, model, target, config)?;
+    let mut losses = Vec::with_capacity(config.steps);
+    let mut outcome = Ok(());
+    for step in 0..config.steps {
+        let loss = trainer.step()?.item()? as f32;
+        if !loss.is_finite() {
+            outcome = Err(MethodError::Diverged { step, loss });
+            break;
+        }
+        losses.push(loss);
+        if !monitor(step + 1, config.steps, loss) {
+            outcome = Err(MethodError::Stopped { step: step + 1, total: config.steps });
+            break;
+        }
     }
-    Ok(adam.report())
+    if !matches!(outcome, Err(MethodError::Diverged { .. })) {
+        *model = trainer.trained_model()?;
+    }
+    outcome.map(|()| TrainReport { losses })
 }
 
 /// Integrates the learned ODE from `x0` (noise, `t = 0`) to `t = 1` with

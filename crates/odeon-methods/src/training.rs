@@ -1,33 +1,45 @@
 //! The Adam loop the methods' trainers share: config checks, the cosine
 //! learning-rate decay, the divergence check, the update and the monitor.
 //! Each method only builds its batch and its loss.
+//!
+//! The loop is generic over the backend. [`AdamLoop::update`] queues the
+//! backward pass and the Adam step and hands the loss back as a tensor on
+//! the device, reading nothing: a GPU trainer queues many steps and reads
+//! their losses in one go (the worker's async driver). [`AdamLoop::finish`]
+//! reads the loss at once (the CPU, and native GPU runs, which may block).
 
 use std::rc::Rc;
 
 use odeon_autodiff::{Tape, Var};
 use odeon_nn::{Adam, AdamConfig, Mlp, Module, Optimizer};
-use odeon_tensor::{Cpu, Tensor};
+use odeon_tensor::{Backend, Cpu, Tensor};
 
 use crate::rectified_flow::{TrainConfig, TrainReport};
 use crate::{MethodError, Monitor};
 
 /// Adam on an MLP's parameters over `config.steps` steps.
-pub(crate) struct AdamLoop {
-    opt: Adam<Cpu>,
-    params: Vec<Tensor>,
+pub(crate) struct AdamLoop<B: Backend = Cpu> {
+    opt: Adam<B>,
+    params: Vec<Tensor<B>>,
     losses: Vec<f32>,
     config: TrainConfig,
 }
 
-impl AdamLoop {
+/// Checks the settings every trainer shares.
+pub(crate) fn check_config(config: &TrainConfig) -> Result<(), MethodError> {
+    if config.batch == 0 || config.batch > 65_536 || !(config.lr > 0.0 && config.lr.is_finite()) {
+        return Err(MethodError::Config(format!(
+            "batch must be in 1..=65536 and the learning rate positive; got batch {} and lr {}",
+            config.batch, config.lr
+        )));
+    }
+    Ok(())
+}
+
+impl<B: Backend> AdamLoop<B> {
     /// Checks `config` and starts from `net`'s parameters.
-    pub(crate) fn new(net: &Mlp, config: &TrainConfig) -> Result<AdamLoop, MethodError> {
-        if config.batch == 0 || config.batch > 65_536 || !(config.lr > 0.0 && config.lr.is_finite()) {
-            return Err(MethodError::Config(format!(
-                "batch must be in 1..=65536 and the learning rate positive; got batch {} and lr {}",
-                config.batch, config.lr
-            )));
-        }
+    pub(crate) fn new(net: &Mlp<B>, config: &TrainConfig) -> Result<AdamLoop<B>, MethodError> {
+        check_config(config)?;
         Ok(AdamLoop {
             opt: Adam::new(AdamConfig { lr: f64::from(config.lr), ..AdamConfig::default() }),
             params: net.parameters(),
@@ -43,28 +55,41 @@ impl AdamLoop {
         self.opt.set_lr(f64::from(c.lr * (0.1 + 0.9 * 0.5 * (1.0 + (std::f32::consts::PI * progress).cos()))));
     }
 
-    /// Takes the Adam step for `loss` (recorded on `tape` with `leaves` the
-    /// parameters of `net`), stopping on a non-finite loss or when the
-    /// monitor says so.
+    /// Queues the backward pass and the Adam step for `loss` (recorded on
+    /// `tape` with `leaves` the parameters of `net`) and returns the loss,
+    /// still on the device. Nothing is read back.
+    pub(crate) fn update(&mut self, tape: &Rc<Tape<B>>, loss: &Var<B>, leaves: &[Var<B>], net: &mut Mlp<B>) -> Result<Tensor<B>, MethodError> {
+        let value = loss.value().clone();
+        let grads = tape.backward(loss)?;
+        let grads: Vec<Tensor<B>> = leaves.iter().map(|l| grads.get(l)).collect::<Result<_, _>>()?;
+        self.opt.step(&mut self.params, &grads)?;
+        net.set_parameters(&self.params)?;
+        Ok(value)
+    }
+
+    /// Reads `loss` (of `step`), stops on a non-finite value, then takes the
+    /// Adam step and asks the monitor whether to go on.
     pub(crate) fn finish(
         &mut self,
         step: usize,
-        tape: &Rc<Tape>,
-        loss: &Var,
-        leaves: &[Var],
-        net: &mut Mlp,
+        tape: &Rc<Tape<B>>,
+        loss: &Var<B>,
+        leaves: &[Var<B>],
+        net: &mut Mlp<B>,
         monitor: &mut Monitor<'_>,
     ) -> Result<(), MethodError> {
         let loss_value = loss.value().item()? as f32;
         if !loss_value.is_finite() {
             return Err(MethodError::Diverged { step, loss: loss_value });
         }
-        let grads = tape.backward(loss)?;
-        let grads: Vec<Tensor> = leaves.iter().map(|l| grads.get(l)).collect::<Result<_, _>>()?;
-        self.opt.step(&mut self.params, &grads)?;
-        net.set_parameters(&self.params)?;
-        self.losses.push(loss_value);
-        if !monitor(step + 1, self.config.steps, loss_value) {
+        self.update(tape, loss, leaves, net)?;
+        self.record(step, loss_value, monitor)
+    }
+
+    /// Records the loss of `step` and asks the monitor whether to go on.
+    pub(crate) fn record(&mut self, step: usize, loss: f32, monitor: &mut Monitor<'_>) -> Result<(), MethodError> {
+        self.losses.push(loss);
+        if !monitor(step + 1, self.config.steps, loss) {
             return Err(MethodError::Stopped { step: step + 1, total: self.config.steps });
         }
         Ok(())

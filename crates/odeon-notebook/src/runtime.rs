@@ -23,9 +23,11 @@ use rhai::{Array, Dynamic, Engine, EvalAltResult, Map, Position, Scope};
 
 use crate::events::Event;
 
+mod jobs;
 mod outputs;
 mod solvers;
-use outputs::loss_plot;
+pub use jobs::{Compute, Job, JobOutput, JobRunner, TrainingProgress, run_on};
+use jobs::CELL;
 
 /// What the runtime needs from whoever runs it (worker, CLI, test).
 pub struct Host {
@@ -40,6 +42,20 @@ thread_local! {
 }
 
 fn emit(event: Event) {
+    // A replayed pass (see `jobs`) swallows what its first pass already sent.
+    let replayed = CELL.with(|c| {
+        let mut c = c.borrow_mut();
+        c.emitted += 1;
+        if c.skip > 0 {
+            c.skip -= 1;
+            true
+        } else {
+            false
+        }
+    });
+    if replayed {
+        return;
+    }
     HOST.with(|host| {
         if let Some(host) = host.borrow_mut().as_mut() {
             (host.emit)(event);
@@ -205,23 +221,12 @@ fn register_api(engine: &mut Engine) {
                 lr: get_float(&options, "lr", 3e-3)? as f32,
                 seed: to_seed(get_int(&options, "seed", 0, i64::MIN, i64::MAX)?),
             };
-            // Frequent enough that the bar moves several times a second, rare
-            // enough that messages cost nothing next to a training step.
-            let progress_every = (config.steps / 200).clamp(1, 10);
-            let plot_every = (config.steps / 20).clamp(1, 250);
-            let mut losses: Vec<f32> = Vec::with_capacity(config.steps);
-            let mut model_ref = model.0.borrow_mut();
-            let result = rectified_flow::train(&mut model_ref, &target, &config, &mut |step, total, loss| {
-                losses.push(loss);
-                if step % progress_every == 0 || step == total {
-                    emit(Event::Progress { label: "training".into(), done: step as u64, total: total as u64, loss: Some(loss) });
-                }
-                if step % plot_every == 0 || step == total {
-                    emit(loss_plot("loss", "Training loss", &losses));
-                }
-                !should_stop()
-            });
-            result.map_err(method_error)?;
+            let job = Job::TrainRectifiedFlow { model: model.0.borrow().clone(), target, config };
+            let JobOutput::Trained { model: trained, losses, stopped } = jobs::run(job, &should_stop)?;
+            *model.0.borrow_mut() = trained;
+            if let Some(err) = stopped {
+                return Err(method_error(err));
+            }
             Ok(losses.into_iter().map(|l| Dynamic::from_float(f64::from(l))).collect())
         },
     );
@@ -333,6 +338,42 @@ pub const MAX_CALL_LEVELS: usize = 64;
 pub struct Session {
     engine: Engine,
     scope: Scope<'static>,
+    compute: Compute,
+    cell: Option<CellRun>,
+}
+
+/// A cell waiting for a job (see [`Compute::Deferred`]).
+struct CellRun {
+    /// The scope as the cell found it, and the models in it with their
+    /// parameters then: each pass starts from here.
+    snapshot: Scope<'static>,
+    models: Vec<(Model, VelocityModel)>,
+    /// Outputs of the cell's jobs so far, in call order.
+    memo: Vec<(Job, JobOutput)>,
+    /// Events the last pass sent before it suspended.
+    sent: usize,
+}
+
+/// How a cell pass ended.
+#[derive(Debug)]
+pub enum CellState {
+    /// The cell ran to its end.
+    Finished,
+    /// The cell is suspended until the host runs this job and calls
+    /// [`Session::resume_cell`] (only with [`Compute::Deferred`]).
+    NeedsJob(Job),
+}
+
+/// Every model reachable from `value` (through arrays and maps).
+fn collect_models(value: &Dynamic, out: &mut Vec<(Model, VelocityModel)>) {
+    if let Some(model) = value.read_lock::<Model>() {
+        let saved = model.0.borrow().clone();
+        out.push((model.clone(), saved));
+    } else if let Some(array) = value.read_lock::<Array>() {
+        array.iter().for_each(|v| collect_models(v, out));
+    } else if let Some(map) = value.read_lock::<Map>() {
+        map.values().for_each(|v| collect_models(v, out));
+    }
 }
 
 impl Session {
@@ -352,7 +393,7 @@ impl Session {
         let mut scope = Scope::new();
         scope.push_constant("seed", seed as i64);
         scope.push_constant("profile", profile.to_string());
-        Session { engine, scope }
+        Session { engine, scope, compute: Compute::Cpu, cell: None }
     }
 
     /// Changes the per-cell budget of script steps (default [`MAX_OPERATIONS`]).
@@ -360,13 +401,73 @@ impl Session {
         self.engine.set_max_operations(operations);
     }
 
+    /// Chooses where training jobs run (default [`Compute::Cpu`]).
+    pub fn set_compute(&mut self, compute: Compute) {
+        self.compute = compute;
+    }
+
     /// Runs one cell; outputs go to `host`. Variables the cell defines stay
-    /// in scope for later cells.
+    /// in scope for later cells. With [`Compute::Deferred`] use
+    /// [`Session::start_cell`] instead: a job here is an error.
     pub fn run_cell(&mut self, source: &str, host: Host) -> Result<(), RunError> {
+        match self.start_cell(source, host)? {
+            CellState::Finished => Ok(()),
+            CellState::NeedsJob(_) => {
+                self.cell = None;
+                Err(RunError { message: "this cell hands its training to the host, which cannot run it".into(), line: None, stopped: false })
+            }
+        }
+    }
+
+    /// Starts one cell. It either finishes, or (with [`Compute::Deferred`])
+    /// suspends at a job: then run the job and call [`Session::resume_cell`].
+    pub fn start_cell(&mut self, source: &str, host: Host) -> Result<CellState, RunError> {
+        let mut models = Vec::new();
+        for (_, _, value) in self.scope.iter_raw() {
+            collect_models(value, &mut models);
+        }
+        self.cell = Some(CellRun { snapshot: self.scope.clone(), models, memo: Vec::new(), sent: 0 });
+        self.pass(source, host)
+    }
+
+    /// Resumes the suspended cell with the output of the job it asked for:
+    /// the cell runs again from its start (see [`Compute::Deferred`]).
+    pub fn resume_cell(&mut self, source: &str, host: Host, job: Job, output: JobOutput) -> Result<CellState, RunError> {
+        let Some(run) = self.cell.as_mut() else {
+            return Err(RunError { message: "no cell is waiting for a job".into(), line: None, stopped: false });
+        };
+        run.memo.push((job, output));
+        self.pass(source, host)
+    }
+
+    /// Gives up a suspended cell (its job failed or was stopped); the scope
+    /// stays as the cell found it.
+    pub fn abandon_cell(&mut self) {
+        self.cell = None;
+    }
+
+    fn pass(&mut self, source: &str, host: Host) -> Result<CellState, RunError> {
+        let (memo, skip) = self.cell.as_ref().map(|r| (r.memo.clone(), r.sent)).unwrap_or_default();
+        CELL.with(|c| {
+            *c.borrow_mut() = jobs::CellContext { compute: self.compute.clone(), memo, skip, ..jobs::CellContext::default() };
+        });
         HOST.with(|h| *h.borrow_mut() = Some(host));
         let result = self.engine.run_with_scope(&mut self.scope, source);
         HOST.with(|h| *h.borrow_mut() = None);
-        result.map_err(|err| {
+        let context = CELL.with(|c| std::mem::take(&mut *c.borrow_mut()));
+        if let Some(job) = context.pending {
+            if let Some(run) = self.cell.as_mut() {
+                run.memo = context.memo;
+                run.sent = context.emitted;
+                self.scope = run.snapshot.clone();
+                for (model, saved) in &run.models {
+                    *model.0.borrow_mut() = saved.clone();
+                }
+            }
+            return Ok(CellState::NeedsJob(job));
+        }
+        self.cell = None;
+        result.map(|_| CellState::Finished).map_err(|err| {
             let line = err.position().line();
             match *err {
                 EvalAltResult::ErrorTerminated(..) => RunError { message: "stopped by the user".into(), line: None, stopped: true },

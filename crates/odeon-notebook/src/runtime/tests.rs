@@ -237,3 +237,64 @@ fn solve_ode_reports_mistakes_in_words() {
         .expect_err("stopped");
     assert!(err.stopped, "{err:?}");
 }
+
+/// A host that runs deferred jobs the way the worker does: outside the cell,
+/// then resumes it. Returns the number of suspensions.
+fn run_deferred(session: &mut Session, source: &str, events: &Rc<RefCell<Vec<Event>>>) -> Result<usize, RunError> {
+    let mut suspensions = 0;
+    let mut state = session.start_cell(source, collect_host(Rc::clone(events), None))?;
+    while let CellState::NeedsJob(job) = state {
+        suspensions += 1;
+        let output = run_on(&odeon_tensor::Cpu, &job, &mut |_, _, _| true).expect("job runs");
+        state = session.resume_cell(source, collect_host(Rc::clone(events), None), job, output)?;
+    }
+    Ok(suspensions)
+}
+
+#[test]
+fn deferred_jobs_suspend_the_cell_and_replay_it_with_the_same_results() {
+    // Two trainings with sampling before, between and after: the replays
+    // must restore the model each pass starts from, reuse stored outputs and
+    // not send an output twice.
+    let setup = "let target = eight_gaussians();\nlet model = velocity_mlp(#{ hidden: 16, layers: 2, seed: 1 });";
+    let cell = "let before = sliced_w2(sample_rectified_flow(model, gaussian_noise(64, 2, 3), 4), target.sample(64, 4), 5);\nmetric(\"before\", before);\nlet a = train_rectified_flow(model, target, #{ steps: 12, batch: 32, seed: 2 });\nmetric(\"between\", sliced_w2(sample_rectified_flow(model, gaussian_noise(64, 2, 3), 4), target.sample(64, 4), 5));\nlet b = train_rectified_flow(model, target, #{ steps: 7, batch: 16, seed: 9 });\nmetric(\"after\", sliced_w2(sample_rectified_flow(model, gaussian_noise(64, 2, 3), 4), target.sample(64, 4), 5));\nmetric(\"last loss\", b[b.len() - 1]);";
+    let inline = Rc::new(RefCell::new(Vec::new()));
+    let mut cpu = Session::new(0, "ci");
+    cpu.run_cell(setup, collect_host(Rc::clone(&inline), None)).expect("setup");
+    cpu.run_cell(cell, collect_host(Rc::clone(&inline), None)).expect("inline");
+
+    let deferred = Rc::new(RefCell::new(Vec::new()));
+    let mut session = Session::new(0, "ci");
+    session.set_compute(Compute::Deferred);
+    assert_eq!(run_deferred(&mut session, setup, &deferred).expect("setup"), 0);
+    assert_eq!(run_deferred(&mut session, cell, &deferred).expect("deferred"), 2);
+
+    let metrics = |events: &[Event]| -> Vec<(String, u64)> {
+        events.iter().filter_map(|e| match e {
+            Event::Metric { name, value } => Some((name.clone(), value.to_bits())),
+            _ => None,
+        }).collect()
+    };
+    // Bit-identical metrics, each sent exactly once and in order.
+    assert_eq!(metrics(&inline.borrow()), metrics(&deferred.borrow()));
+    assert_eq!(metrics(&deferred.borrow()).len(), 4);
+    // The next cell sees the trained model in both sessions.
+    let probe = "metric(\"probe\", sliced_w2(sample_rectified_flow(model, gaussian_noise(64, 2, 8), 4), target.sample(64, 4), 5));";
+    let (a, b) = (Rc::new(RefCell::new(Vec::new())), Rc::new(RefCell::new(Vec::new())));
+    cpu.run_cell(probe, collect_host(Rc::clone(&a), None)).expect("probe");
+    run_deferred(&mut session, probe, &b).expect("probe");
+    assert_eq!(metrics(&a.borrow()), metrics(&b.borrow()));
+}
+
+#[test]
+fn a_deferred_cell_that_fails_after_its_job_reports_the_line() {
+    let events = Rc::new(RefCell::new(Vec::new()));
+    let mut session = Session::new(0, "ci");
+    session.set_compute(Compute::Deferred);
+    let cell = "let model = velocity_mlp(#{ hidden: 8, layers: 1 });\nlet l = train_rectified_flow(model, eight_gaussians(), #{ steps: 3, batch: 8 });\nlet x = nope(l);";
+    let err = run_deferred(&mut session, cell, &events).expect_err("unknown function");
+    assert_eq!(err.line, Some(3));
+    // A job a plain run_cell cannot hand over is an error, not a hang.
+    let err = session.run_cell(cell, collect_host(events, None)).expect_err("needs a host");
+    assert!(err.message.contains("host"), "{err}");
+}
