@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 fn usage() -> &'static str {
-    "usage: odeon run <notebook id | file.md | share link> [--profile ci|default|big] [--plots DIR | --no-plots]\n       odeon list\n       odeon api        (the script API reference, as Markdown)\n\n`run` writes every plot as SVG into DIR (default: odeon-plots/<notebook id>) and exits\nwith status 1 when a cell fails or a success criterion is not met."
+    "usage: odeon run <notebook id | file.md | share link> [--profile ci|default|big] [--backend auto|cpu|webgpu]\n                  [--plots DIR | --no-plots]\n       odeon list\n       odeon api        (the script API reference, as Markdown)\n\n`run` writes every plot as SVG into DIR (default: odeon-plots/<notebook id>) and exits\nwith status 1 when a cell fails or a success criterion is not met. `--backend` overrides the\nnotebook's `backend:` (default auto): webgpu trains on the native GPU (Vulkan, Metal, DX12)."
 }
 
 fn option<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
@@ -37,7 +37,8 @@ fn main() -> ExitCode {
         eprintln!("{}", usage());
         return ExitCode::from(2);
     };
-    let result = odeon_cli::resolve(source, option(&args, "--profile")).and_then(|request| {
+    let result = odeon_cli::resolve(source, option(&args, "--profile")).and_then(|mut request| {
+        request.backend = option(&args, "--backend").map(str::to_string);
         let report = odeon_cli::run(&request, &mut |line| println!("{line}"))?;
         println!("\nmetrics:");
         for (cell, name, value) in &report.metrics {

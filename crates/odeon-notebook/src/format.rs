@@ -61,6 +61,14 @@ pub struct Meta {
     pub year: u32,
     /// The notebook seed every random stream derives from.
     pub seed: u64,
+    /// Where training runs unless the user says otherwise: `auto` (the
+    /// default when the front matter has no `backend:`), `cpu` or `webgpu`.
+    #[serde(default = "auto_backend")]
+    pub backend: String,
+}
+
+fn auto_backend() -> String {
+    "auto".into()
 }
 
 /// An executable cell.
@@ -124,6 +132,13 @@ fn parse_meta(front: &str) -> Result<Meta, FormatError> {
         paper: field("paper")?,
         year: u32::try_from(number("year")?).map_err(|_| FormatError::FrontMatter("`year` is out of range".into()))?,
         seed: number("seed")?,
+        backend: match get.get("backend").map(|b| b.to_ascii_lowercase()) {
+            None => auto_backend(),
+            Some(b) if ["auto", "cpu", "webgpu"].contains(&b.as_str()) => b,
+            Some(other) => {
+                return Err(FormatError::FrontMatter(format!("`backend` must be auto, cpu or webgpu, not `{other}`")));
+            }
+        },
     })
 }
 
@@ -276,5 +291,14 @@ mod tests {
         assert!(matches!(Notebook::parse(&dup), Err(FormatError::CellName { .. })));
         let bad_id = SAMPLE.replace("id: demo", "id: ../etc");
         assert!(matches!(Notebook::parse(&bad_id), Err(FormatError::FrontMatter(_))));
+        let bad_backend = SAMPLE.replace("seed: 7", "seed: 7\nbackend: tpu");
+        assert!(Notebook::parse(&bad_backend).expect_err("tpu").to_string().contains("auto, cpu or webgpu"));
+    }
+
+    #[test]
+    fn the_backend_defaults_to_auto_and_can_be_forced() {
+        assert_eq!(Notebook::parse(SAMPLE).expect("valid").meta.backend, "auto");
+        let forced = SAMPLE.replace("seed: 7", "seed: 7\nbackend: WebGPU");
+        assert_eq!(Notebook::parse(&forced).expect("valid").meta.backend, "webgpu");
     }
 }

@@ -26,7 +26,7 @@ use crate::events::Event;
 mod jobs;
 mod outputs;
 mod solvers;
-pub use jobs::{Compute, Job, JobOutput, JobRunner, TrainingProgress, run_on};
+pub use jobs::{Compute, Job, JobOutput, JobRunner, TrainingProgress, is_device_failure, run_on};
 use jobs::CELL;
 
 /// What the runtime needs from whoever runs it (worker, CLI, test).

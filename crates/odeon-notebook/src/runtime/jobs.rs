@@ -145,6 +145,22 @@ pub fn run_on<B: Backend>(backend: &B, job: &Job, monitor: &mut Monitor<'_>) -> 
     }
 }
 
+/// Whether `err` is the device failing (lost, out of memory, a read it
+/// cannot do, an element type it lacks) rather than the run itself: a host
+/// then runs the job on the CPU instead (a diverging run would diverge there
+/// too, so that is not a device failure).
+pub fn is_device_failure(err: &MethodError) -> bool {
+    use odeon_autodiff::AutodiffError;
+    use odeon_nn::NnError;
+    use odeon_tensor::TensorError;
+    let tensor = match err {
+        MethodError::Tensor(t) | MethodError::Nn(NnError::Tensor(t)) => Some(t),
+        MethodError::Autodiff(AutodiffError::Tensor(t)) | MethodError::Nn(NnError::Autodiff(AutodiffError::Tensor(t))) => Some(t),
+        _ => None,
+    };
+    matches!(tensor, Some(TensorError::Device(_) | TensorError::Unsupported { .. }))
+}
+
 /// Turns training steps into the events a cell shows: a progress bar
 /// several times a second and a loss curve twenty times per run. The worker
 /// uses it too, for jobs it runs outside the cell.
