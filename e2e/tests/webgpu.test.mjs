@@ -11,7 +11,7 @@
 // mid-training (MlpStep::step reads the loss synchronously, which a GPU
 // tensor refuses on the web); on the CPU that copy reproduces the engine
 // check (MlpStep itself) bit for bit, which pins it to MlpStep.
-// The badge shows what `auto` would pick for a notebook and why.
+// The badge shows what `auto` picks for a notebook's training and why.
 // SwiftShader runs the 0.8 GFLOP step at about 5 s (the whole test takes
 // about 90 s here), so there is one WebGPU run only.
 import { test, before, after } from 'node:test';
@@ -64,9 +64,8 @@ test('WebGPU training matches the CPU backend in the browser', { timeout: 600_00
   assert.equal(policy.backend, 'cpu', 'auto keeps the CPU on a software adapter');
   assert.match(policy.reason, /software fallback \(SwiftShader\)/);
   const badge = await page.locator('#backend').innerText();
-  assert.match(badge, /Backend: CPU \(wasm\)/);
-  assert.match(badge, /auto would use: CPU — The adapter is a software fallback \(SwiftShader\)/);
-  assert.match(badge, /Cells run on the CPU for now\./);
+  assert.match(badge, /Compute: CPU \(wasm/);
+  assert.match(badge, /auto picks: CPU — The adapter is a software fallback \(SwiftShader\)/);
 
   const gpu = await backendCheck(page, 'webgpu', STEPS);
   assert.equal(gpu.error, null, `WebGPU run failed: ${gpu.error}`);

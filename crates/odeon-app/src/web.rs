@@ -282,6 +282,10 @@ fn install_test_hooks() {
     let allocate = Closure::<dyn Fn(f64)>::new(|bytes: f64| send(&ToWorker::Allocate { bytes }));
     let _ = js_sys::Reflect::set(&hooks, &"allocate".into(), allocate.as_ref());
     allocate.forget();
+    // Destroys the worker's WebGPU device, as a driver reset would.
+    let lose_device = Closure::<dyn Fn()>::new(|| send(&ToWorker::LoseDevice));
+    let _ = js_sys::Reflect::set(&hooks, &"loseDevice".into(), lose_device.as_ref());
+    lose_device.forget();
     let _ = js_sys::Reflect::set(&window(), &"__odeonDebug".into(), &hooks);
 }
 
@@ -362,7 +366,7 @@ fn BackendBadge() -> impl IntoView {
     };
     view! {
         <div class="backend" id="backend">
-            <span class="backend-active">"Backend: CPU (wasm)"</span>
+            <span class="backend-active">"Compute: CPU (wasm, always there)"</span>
             {move || match state.gpu.get() {
                 GpuStatus::Probing => view! { <span class="gpu">" · probing WebGPU…"</span> }.into_any(),
                 GpuStatus::Available(name) => view! {
@@ -377,7 +381,7 @@ fn BackendBadge() -> impl IntoView {
                 let label = if backend == "webgpu" { "WebGPU" } else { "CPU" };
                 view! {
                     <span class="gpu" id="backend-auto" data-auto=backend.clone()>
-                        " · auto would use: " {label} " — " {reason} " Cells run on the CPU for now."
+                        " · for a notebook's training, auto picks: " {label} " — " {reason}
                     </span>
                 }
             })}
@@ -453,6 +457,11 @@ fn edits_key(id: &str) -> String {
     format!("odeon.edits.{id}")
 }
 
+/// Where the user's choice of compute backend for notebook `id` is kept.
+fn backend_key(id: &str) -> String {
+    format!("odeon.backend.{id}")
+}
+
 /// A notebook opened from a link or from storage, with the profile and
 /// the note to show (the link was made for an older notebook version).
 type Opened = (Notebook, String, Option<String>);
@@ -512,6 +521,8 @@ struct NotebookState {
     title: StoredValue<String>,
     cells: StoredValue<Vec<CellView>>,
     profile: RwSignal<String>,
+    /// `auto`, `cpu` or `webgpu`: the user's choice, else the notebook's.
+    backend: RwSignal<String>,
     running: RwSignal<Option<u32>>,
     next_run: StoredValue<u32>,
     seed: u64,
@@ -538,6 +549,12 @@ impl NotebookState {
             title: StoredValue::new(notebook.meta.title.clone()),
             cells: StoredValue::new(cells),
             profile: RwSignal::new(profile),
+            backend: RwSignal::new(
+                local_storage()
+                    .and_then(|s| s.get_item(&backend_key(&notebook.meta.id)).ok().flatten())
+                    .filter(|b| ["auto", "cpu", "webgpu"].contains(&b.as_str()))
+                    .unwrap_or_else(|| notebook.meta.backend.clone()),
+            ),
             running: RwSignal::new(None),
             next_run: StoredValue::new(0),
             seed: notebook.meta.seed,
@@ -640,6 +657,7 @@ impl NotebookState {
             seed: self.seed,
             profile: self.profile.get_untracked(),
             fresh,
+            backend: self.backend.get_untracked(),
         });
     }
 
@@ -781,6 +799,8 @@ fn NotebookPage(id: String, share: Option<String>) -> impl IntoView {
         .collect_view();
     let running = nb.running;
     let profile = nb.profile;
+    let backend = nb.backend;
+    let backend_id = id.clone();
 
     view! {
         <article class="notebook" data-notebook=id.clone()>
@@ -808,6 +828,19 @@ fn NotebookPage(id: String, share: Option<String>) -> impl IntoView {
                         <option value="ci">"ci (seconds)"</option>
                         <option value="default">"default"</option>
                         <option value="big">"big"</option>
+                    </select>
+                </label>
+                <label title="where training runs: auto picks WebGPU when the adapter is a real GPU and the work is large enough to pay">"Compute "
+                    <select id="compute" prop:value=move || backend.get() on:change=move |ev| {
+                        let choice = event_target_value(&ev);
+                        if let Some(storage) = local_storage() {
+                            let _ = storage.set_item(&backend_key(&backend_id), &choice);
+                        }
+                        backend.set(choice);
+                    }>
+                        <option value="auto">"auto"</option>
+                        <option value="cpu">"CPU"</option>
+                        <option value="webgpu">"WebGPU"</option>
                     </select>
                 </label>
                 <button id="share" on:click=make_share title="copy a link that reproduces this notebook and its run">"Copy link"</button>

@@ -22,9 +22,17 @@ pub enum ToWorker {
         profile: String,
         /// Start from a fresh scope (Run all) instead of the current one.
         fresh: bool,
+        /// Where training runs: `auto`, `cpu` or `webgpu` (the page's
+        /// setting, else the notebook's `backend:`).
+        #[serde(default = "auto")]
+        backend: String,
     },
     /// Compare a WebGPU matmul against the CPU.
     GpuCheck,
+    /// Diagnostics: destroy the worker's WebGPU device, as a driver reset or
+    /// a removed GPU would, so tests can check that the next GPU training
+    /// says so and finishes on the CPU.
+    LoseDevice,
     /// Allocate `bytes` in the worker and free them again. Diagnostics: an
     /// impossible size makes the worker run out of memory for real, which is
     /// how tests check that the page survives a crashed worker.
@@ -147,4 +155,8 @@ pub enum FromWorker {
         /// A sentence for the page.
         message: String,
     },
+}
+
+fn auto() -> String {
+    "auto".into()
 }

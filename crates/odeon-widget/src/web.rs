@@ -350,6 +350,8 @@ fn start(shared: &Shared) {
         seed: inner.plan.notebook.meta.seed,
         profile: inner.plan.profile.clone(),
         fresh: true,
+        // The inline widget's worker computes on the CPU (see worker.rs).
+        backend: "cpu".into(),
     };
     let sent = run
         .serialize(&serde_wasm_bindgen::Serializer::json_compatible())

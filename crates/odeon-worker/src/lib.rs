@@ -13,13 +13,17 @@
 //!
 //! **GPU.** WebGPU readback completes only when the worker returns to its
 //! event loop, so GPU work runs as async tasks between messages, never
-//! inside a synchronous cell. The worker probes WebGPU once at start, keeps
-//! the device, tells the page what the `auto` backend policy
-//! (`odeon_gpu::policy`) would pick for a notebook-sized workload, and trains
-//! the reference workload on a chosen backend on request
-//! (`ToWorker::BackendCheck`, with [`reference_training`] and [`readout`]:
-//! the losses stay on the device and everything is read back once,
-//! asynchronously, at the end).
+//! inside a synchronous cell. Runs are async tasks too, one at a time: a
+//! cell's training call suspends the cell (`Compute::Deferred`), the worker
+//! picks the backend with the `auto` policy (`odeon_gpu::policy`) or the
+//! page's forced choice, trains with [`jobs::drive_job`] (steps queue on the
+//! device, losses are read in batches, asynchronously), and resumes the cell
+//! with the result (ARCHITECTURE.md, "The hard problem"). A device that fails
+//! is reported and dropped, and the job runs again on the CPU. The worker
+//! probes WebGPU once at start, keeps the device, tells the page what `auto`
+//! picks for a notebook-sized workload, and trains the reference workload
+//! on a chosen backend on request (`ToWorker::BackendCheck`, with
+//! [`reference_training`] and [`readout`]).
 //!
 //! Native builds compile this crate to an empty library, so `cargo test
 //! --workspace` needs no wasm toolchain.
@@ -28,6 +32,7 @@
 //! [`FromWorker`]: odeon_notebook::protocol::FromWorker
 //! [`Session`]: odeon_notebook::runtime::Session
 
+pub mod jobs;
 #[cfg(target_arch = "wasm32")]
 mod web;
 

@@ -1,13 +1,15 @@
 //! The wasm-bindgen surface: one small handle the worker script drives.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::rc::Rc;
 use std::sync::Arc;
 
 use odeon_gpu::policy::{AdapterFacts, BackendKind, Requested, WorkSize, choose};
 use odeon_gpu::{GpuContext, Wgpu, matmul_cpu_reference};
 use odeon_notebook::protocol::{FromWorker, ToWorker};
-use odeon_notebook::runtime::{Host, Session};
+use odeon_notebook::events::Event;
+use odeon_notebook::runtime::{CellState, Compute, Host, Job, JobOutput, RunError, Session, is_device_failure, run_on};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
@@ -46,9 +48,21 @@ enum Probe {
 /// The worker's state, driven by `web/worker.js`.
 #[wasm_bindgen]
 pub struct WorkerHandle {
-    session: Option<Session>,
+    session: Rc<RefCell<Option<Session>>>,
     stop_flag: Rc<RefCell<Option<js_sys::Int32Array>>>,
     gpu: Rc<RefCell<Probe>>,
+    runs: Rc<RefCell<VecDeque<PendingRun>>>,
+    running: Rc<Cell<bool>>,
+}
+
+/// A `ToWorker::Run` waiting its turn.
+struct PendingRun {
+    run_id: u32,
+    cells: Vec<odeon_notebook::Cell>,
+    seed: u64,
+    profile: String,
+    fresh: bool,
+    backend: String,
 }
 
 /// Tells the page what `auto` would choose for a notebook-sized workload.
@@ -65,7 +79,13 @@ impl WorkerHandle {
     #[wasm_bindgen(constructor)]
     pub fn new(adapter_label: Option<String>) -> WorkerHandle {
         console_error_panic_hook::set_once();
-        let handle = WorkerHandle { session: None, stop_flag: Rc::new(RefCell::new(None)), gpu: Rc::new(RefCell::new(Probe::Pending)) };
+        let handle = WorkerHandle {
+            session: Rc::default(),
+            stop_flag: Rc::new(RefCell::new(None)),
+            gpu: Rc::new(RefCell::new(Probe::Pending)),
+            runs: Rc::default(),
+            running: Rc::default(),
+        };
         let gpu = Rc::clone(&handle.gpu);
         wasm_bindgen_futures::spawn_local(async move {
             match GpuContext::new().await {
@@ -110,35 +130,26 @@ impl WorkerHandle {
             }
         };
         match message {
-            ToWorker::Run { run_id, cells, seed, profile, fresh } => {
-                if fresh || self.session.is_none() {
-                    self.session = Some(Session::new(seed, &profile));
-                }
-                if let Some(session) = self.session.as_mut() {
-                    for cell in cells {
-                        post(&FromWorker::CellStarted { run_id, cell: cell.name.clone() });
-                        let start = now_ms();
-                        let name = cell.name.clone();
-                        let flag = self.stop_flag.borrow().clone();
-                        let host = Host {
-                            emit: Box::new(move |event| post(&FromWorker::Output { run_id, cell: name.clone(), event })),
-                            should_stop: Box::new(move || {
-                                flag.as_ref().is_some_and(|f| js_sys::Atomics::load(f, 0).unwrap_or(0) != 0)
-                            }),
-                        };
-                        let result = session.run_cell(&cell.source, host);
-                        let failed = result.is_err();
-                        let (error, stopped) = match result {
-                            Ok(()) => (None, false),
-                            Err(err) => (Some(err.to_string()), err.stopped),
-                        };
-                        post(&FromWorker::CellFinished { run_id, cell: cell.name, error, stopped, millis: now_ms() - start });
-                        if failed {
-                            break;
+            ToWorker::Run { run_id, cells, seed, profile, fresh, backend } => {
+                self.runs.borrow_mut().push_back(PendingRun { run_id, cells, seed, profile, fresh, backend });
+                if !self.running.replace(true) {
+                    let (session, runs, running) = (Rc::clone(&self.session), Rc::clone(&self.runs), Rc::clone(&self.running));
+                    let (gpu, stop_flag) = (Rc::clone(&self.gpu), Rc::clone(&self.stop_flag));
+                    wasm_bindgen_futures::spawn_local(async move {
+                        // One run at a time, in the order they came.
+                        loop {
+                            let next = runs.borrow_mut().pop_front();
+                            let Some(run) = next else { break };
+                            run_cells(&session, &gpu, &stop_flag, run).await;
                         }
-                    }
+                        running.set(false);
+                    });
                 }
-                post(&FromWorker::RunFinished { run_id });
+            }
+            ToWorker::LoseDevice => {
+                if let Probe::Ready { ctx, .. } = &*self.gpu.borrow() {
+                    ctx.device.destroy();
+                }
             }
             ToWorker::Allocate { bytes } => {
                 // `with_capacity` aborts the instance when the memory cannot
@@ -212,6 +223,162 @@ impl WorkerHandle {
     }
 }
 
+/// The host of one cell pass: outputs go to the page, stop reads the flag.
+fn cell_host(run_id: u32, cell: &str, stop_flag: &Rc<RefCell<Option<js_sys::Int32Array>>>) -> Host {
+    let name = cell.to_owned();
+    let flag = stop_flag.borrow().clone();
+    Host {
+        emit: Box::new(move |event| post(&FromWorker::Output { run_id, cell: name.clone(), event })),
+        should_stop: Box::new(move || stop_requested(flag.as_ref())),
+    }
+}
+
+fn stop_requested(flag: Option<&js_sys::Int32Array>) -> bool {
+    flag.is_some_and(|f| js_sys::Atomics::load(f, 0).unwrap_or(0) != 0)
+}
+
+/// Runs the cells of one `Run` in order, stopping at the first failure.
+/// With a GPU possible, training calls suspend their cell
+/// ([`Compute::Deferred`]): the job runs here, asynchronously, and the cell
+/// resumes with its output.
+async fn run_cells(
+    session: &Rc<RefCell<Option<Session>>>,
+    gpu: &Rc<RefCell<Probe>>,
+    stop_flag: &Rc<RefCell<Option<js_sys::Int32Array>>>,
+    run: PendingRun,
+) {
+    let PendingRun { run_id, cells, seed, profile, fresh, backend } = run;
+    let requested = Requested::parse(&backend).unwrap_or(Requested::Auto);
+    {
+        let mut session = session.borrow_mut();
+        if fresh || session.is_none() {
+            *session = Some(Session::new(seed, &profile));
+        }
+        if let Some(session) = session.as_mut() {
+            session.set_compute(if requested == Requested::Cpu { Compute::Cpu } else { Compute::Deferred });
+        }
+    }
+    for cell in cells {
+        post(&FromWorker::CellStarted { run_id, cell: cell.name.clone() });
+        let start = now_ms();
+        let no_session = || RunError { message: "the notebook session is gone".into(), line: None, stopped: false };
+        let mut state = session
+            .borrow_mut()
+            .as_mut()
+            .map_or_else(|| Err(no_session()), |s| s.start_cell(&cell.source, cell_host(run_id, &cell.name, stop_flag)));
+        let result = loop {
+            match state {
+                Ok(CellState::Finished) => break Ok(()),
+                Err(err) => break Err(err),
+                Ok(CellState::NeedsJob(job)) => {
+                    let name = cell.name.clone();
+                    let mut sink = move |event: Event| post(&FromWorker::Output { run_id, cell: name.clone(), event });
+                    let flag = stop_flag.borrow().clone();
+                    let should_stop = move || stop_requested(flag.as_ref());
+                    let output = run_job(&job, requested, gpu, &mut sink, &should_stop).await;
+                    let mut session = session.borrow_mut();
+                    let Some(session) = session.as_mut() else { break Err(no_session()) };
+                    state = match output {
+                        Ok(output) => session.resume_cell(&cell.source, cell_host(run_id, &cell.name, stop_flag), job, output),
+                        Err(err) => {
+                            session.abandon_cell();
+                            let stopped = matches!(err, odeon_methods::MethodError::Stopped { .. });
+                            Err(RunError { message: err.to_string(), line: None, stopped })
+                        }
+                    };
+                }
+            }
+        };
+        let failed = result.is_err();
+        let (error, stopped) = match result {
+            Ok(()) => (None, false),
+            Err(err) => (Some(err.to_string()), err.stopped),
+        };
+        post(&FromWorker::CellFinished { run_id, cell: cell.name, error, stopped, millis: now_ms() - start });
+        if failed {
+            break;
+        }
+    }
+    post(&FromWorker::RunFinished { run_id });
+}
+
+/// Waits (up to 30 s) for the WebGPU probe started with the worker.
+async fn probe_settled(gpu: &Rc<RefCell<Probe>>) {
+    for _ in 0..600 {
+        if !matches!(*gpu.borrow(), Probe::Pending) {
+            break;
+        }
+        sleep_ms(50).await;
+    }
+}
+
+/// The tensor backend on the probed device, made on first use.
+fn gpu_backend(gpu: &Rc<RefCell<Probe>>) -> Result<(Wgpu, String), String> {
+    let mut probe = gpu.borrow_mut();
+    let Probe::Ready { ctx, summary, backend, .. } = &mut *probe else {
+        return Err("WebGPU is not ready".into());
+    };
+    let made = match backend {
+        Some(b) => Ok(b.clone()),
+        None => Wgpu::new(Arc::clone(ctx)).inspect(|b| *backend = Some(b.clone())).map_err(|e| e.to_string()),
+    };
+    made.map(|b| (b, summary.clone()))
+}
+
+/// Runs a cell's job where the policy says: on WebGPU through the async
+/// driver, or on the CPU. A device that fails (lost, out of memory) is
+/// reported in the cell and to the page, never used again in this worker,
+/// and the job runs again on the CPU.
+async fn run_job(
+    job: &Job,
+    requested: Requested,
+    gpu: &Rc<RefCell<Probe>>,
+    sink: &mut dyn FnMut(Event),
+    should_stop: &dyn Fn() -> bool,
+) -> Result<JobOutput, odeon_methods::MethodError> {
+    if requested != Requested::Cpu {
+        probe_settled(gpu).await;
+    }
+    let (sizes, batch) = job.mlp_work();
+    let work = WorkSize::mlp_step(&sizes, batch);
+    let choice = match &*gpu.borrow() {
+        Probe::Ready { facts, .. } => choose(requested, Ok(facts), work),
+        Probe::Failed(why) => choose(requested, Err(why), work),
+        Probe::Pending => choose(requested, Err("the WebGPU probe did not finish within 30 s"), work),
+    };
+    let on_cpu = |sink: &mut dyn FnMut(Event)| {
+        let mut progress = odeon_notebook::runtime::TrainingProgress::new(job.steps());
+        run_on(&odeon_tensor::Cpu, job, &mut |step, total, loss| {
+            progress.observe(step, total, loss, sink);
+            !should_stop()
+        })
+    };
+    if choice.backend == BackendKind::Cpu {
+        sink(Event::Log { text: format!("Training on the CPU: {}", choice.reason) });
+        return on_cpu(sink);
+    }
+    let failure = match gpu_backend(gpu) {
+        Ok((backend, summary)) => {
+            sink(Event::Log { text: format!("Training on WebGPU ({summary}): {}", choice.reason) });
+            let reader = backend.clone();
+            let read = move |t: odeon_tensor::Tensor<Wgpu>| {
+                let reader = reader.clone();
+                async move { reader.read_f32_async(t.storage()).await }
+            };
+            match crate::jobs::drive_job(&backend, job, read, sink, should_stop).await {
+                Err(err) if is_device_failure(&err) => err.to_string(),
+                other => return other,
+            }
+        }
+        Err(why) => why,
+    };
+    let reason = format!("the WebGPU device failed ({failure})");
+    *gpu.borrow_mut() = Probe::Failed(reason.clone());
+    post(&FromWorker::Gpu { adapter: None, reason: Some(reason.clone()) });
+    post_policy(Err(&reason));
+    sink(Event::Log { text: format!("WebGPU stopped working: {reason}. This training ran again on the CPU; the notebook keeps going on the CPU.") });
+    on_cpu(sink)
+}
 
 /// Trains the reference workload on the backend the policy picks for
 /// `requested` (see [`ToWorker::BackendCheck`]).
@@ -231,12 +398,7 @@ async fn backend_check(requested: &str, steps: u32, gpu: Rc<RefCell<Probe>>) -> 
         Err(err) => return failed("", String::new(), String::new(), err),
     };
     // A check sent right after the page loads may beat the probe.
-    for _ in 0..600 {
-        if !matches!(*gpu.borrow(), Probe::Pending) {
-            break;
-        }
-        sleep_ms(50).await;
-    }
+    probe_settled(&gpu).await;
     let work = WorkSize::mlp_step(&odeon_nn::reference::MLP_SIZES, odeon_nn::reference::MLP_BATCH);
     let choice = match &*gpu.borrow() {
         Probe::Ready { facts, .. } => choose(requested, Ok(facts), work),
@@ -269,19 +431,9 @@ async fn backend_check(requested: &str, steps: u32, gpu: Rc<RefCell<Probe>>) -> 
         }
         BackendKind::WebGpu => {
             // The policy picks WebGPU only with a ready probe.
-            let (backend, summary) = {
-                let mut probe = gpu.borrow_mut();
-                let Probe::Ready { ctx, summary, backend, .. } = &mut *probe else {
-                    return failed("webgpu", String::new(), choice.reason, "WebGPU is not ready".into());
-                };
-                let made = match backend {
-                    Some(b) => Ok(b.clone()),
-                    None => Wgpu::new(Arc::clone(ctx)).inspect(|b| *backend = Some(b.clone())),
-                };
-                match made {
-                    Ok(b) => (b, summary.clone()),
-                    Err(err) => return failed("webgpu", summary.clone(), choice.reason, err.to_string()),
-                }
+            let (backend, summary) = match gpu_backend(&gpu) {
+                Ok(made) => made,
+                Err(err) => return failed("webgpu", String::new(), choice.reason, err),
             };
             // Queue every step without reading anything back, then read the
             // losses and parameters once, asynchronously.
