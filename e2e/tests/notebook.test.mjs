@@ -264,7 +264,7 @@ test('WebGPU compute from the worker matches the CPU', async () => {
   await page.waitForFunction(() => window.__odeon.gpu !== undefined, null, { timeout: 30_000 });
   const adapter = await page.evaluate(() => window.__odeon.gpu);
   assert.ok(adapter, 'Chromium with --enable-unsafe-webgpu exposes an adapter (SwiftShader)');
-  assert.match(await page.locator('#backend').innerText(), /Backend: CPU \(wasm\)[\s\S]*WebGPU adapter/);
+  assert.match(await page.locator('#backend').innerText(), /Compute: CPU \(wasm[\s\S]*WebGPU adapter/);
   await page.click('#gpu-check');
   await page.waitForFunction(() => window.__odeon.gpuCheck && window.__odeon.gpuCheck.message, null, { timeout: 60_000 });
   const check = await page.evaluate(() => window.__odeon.gpuCheck);

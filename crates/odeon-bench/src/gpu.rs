@@ -153,6 +153,28 @@ mod tests {
         assert!(diff <= 1e-4, "relative parameter difference {diff}");
     }
 
+    /// Elementwise fusion cuts the kernels of an MLP training step and
+    /// leaves every bit of the result as it was.
+    #[test]
+    fn fusion_cuts_dispatches_and_keeps_the_bits() {
+        let Some(gpu) = gpu_or_skip() else { return };
+        let run = |fusion: bool| {
+            gpu.set_fusion(fusion);
+            let mut step = MlpStep::new(&gpu, &MLP_SIZES, 64, MLP_LR, DType::F32, 0).expect("gpu model");
+            step.step_deferred().expect("warm-up step");
+            let before = gpu.dispatch_count();
+            let losses: Vec<Tensor<Wgpu>> = (0..3).map(|_| step.step_deferred().expect("step")).collect();
+            let per_step = (gpu.dispatch_count() - before) as f64 / 3.0;
+            let bits: Vec<u64> = losses.iter().map(|l| l.item().expect("read").to_bits()).chain(step.flat_parameters().expect("params").into_iter().map(f64::to_bits)).collect();
+            (per_step, bits)
+        };
+        let (unfused, unfused_bits) = run(false);
+        let (fused, fused_bits) = run(true);
+        eprintln!("dispatches per MLP training step ({MLP_SIZES:?}): {unfused} unfused, {fused} fused");
+        assert!(fused < unfused, "fusion should save dispatches: {fused} vs {unfused}");
+        assert!(fused_bits == unfused_bits, "fusion changed the numbers");
+    }
+
     #[test]
     fn sizes_stop_before_the_budget() {
         assert!(!too_slow_for_next(&[128, 256], 128, 100.0, 3, 1000.0));

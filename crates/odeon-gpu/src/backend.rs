@@ -1,7 +1,8 @@
 //! [`Wgpu`]: odeon-tensor's [`Backend`] on a wgpu device (see the crate docs).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use odeon_tensor::{
     AdamScalars, AdamState, Backend, BinaryOp, Conv2dGeometry, Csr, DType, ReduceOp, TensorError,
@@ -9,6 +10,7 @@ use odeon_tensor::{
 };
 use wgpu::util::DeviceExt as _;
 
+use crate::fusion::Program;
 use crate::{GpuContext, GpuError};
 
 /// Invocations per workgroup of the 1-D kernels (`WG` in `prelude.wgsl`).
@@ -17,6 +19,8 @@ const WG: u32 = 256;
 const MM_TILE: u32 = 16;
 /// A reduction at least this long gets a workgroup per output element.
 const WIDE_REDUCTION: usize = 256;
+/// Dispatches recorded before the backend submits them to the queue.
+const SUBMIT_EVERY: usize = 64;
 /// Storage buffers the Adam kernel binds at once (WebGPU's default limit).
 const STORAGE_BUFFERS_NEEDED: u32 = 8;
 
@@ -26,6 +30,7 @@ const PRELUDE: &str = include_str!("kernels/prelude.wgsl");
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Module {
     Elementwise,
+    Fused,
     Adam,
     Movement,
     Reduce,
@@ -37,6 +42,7 @@ impl Module {
     fn source(self) -> &'static str {
         match self {
             Module::Elementwise => include_str!("kernels/elementwise.wgsl"),
+            Module::Fused => include_str!("kernels/fused.wgsl"),
             Module::Adam => include_str!("kernels/adam.wgsl"),
             Module::Movement => include_str!("kernels/movement.wgsl"),
             Module::Reduce => include_str!("kernels/reduce.wgsl"),
@@ -46,31 +52,83 @@ impl Module {
     }
 }
 
-/// A tensor's data on the GPU: an `f32` device buffer and its element count.
+/// A tensor's data on the GPU: an `f32` device buffer and its element count,
+/// or, for the result of an elementwise operation, a pending fused program
+/// that becomes a buffer when something needs one (see the crate docs,
+/// "Fusion and batching").
 ///
-/// Cloning shares the buffer (results are always written to fresh buffers,
+/// Cloning shares the data (results are always written to fresh buffers,
 /// so sharing is safe). An empty tensor still owns a 4-byte buffer, since
 /// WebGPU cannot bind empty ones.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct GpuStorage {
-    buffer: wgpu::Buffer,
+    // On wasm32 wgpu's handles are neither Send nor Sync; Arc keeps one type
+    // for both targets.
+    inner: Arc<StorageInner>,
+}
+
+struct StorageInner {
     len: usize,
+    buffer: OnceLock<wgpu::Buffer>,
+    /// The fused program still to run; taken when it runs, so a materialised
+    /// tensor no longer keeps its inputs alive.
+    pending: Mutex<Option<Program>>,
+}
+
+impl std::fmt::Debug for GpuStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GpuStorage")
+            .field("len", &self.inner.len)
+            .field("pending", &self.inner.buffer.get().is_none())
+            .finish()
+    }
 }
 
 impl GpuStorage {
+    #[allow(clippy::arc_with_non_send_sync)] // see the field
+    fn ready(buffer: wgpu::Buffer, len: usize) -> GpuStorage {
+        let cell = OnceLock::new();
+        let _ = cell.set(buffer);
+        GpuStorage { inner: Arc::new(StorageInner { len, buffer: cell, pending: Mutex::new(None) }) }
+    }
+
+    #[allow(clippy::arc_with_non_send_sync)] // see the field
+    fn pending(program: Program, len: usize) -> GpuStorage {
+        GpuStorage { inner: Arc::new(StorageInner { len, buffer: OnceLock::new(), pending: Mutex::new(Some(program)) }) }
+    }
+
     /// Number of `f32` elements.
     pub fn len(&self) -> usize {
-        self.len
+        self.inner.len
     }
 
     /// True when the tensor has no elements.
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.inner.len == 0
     }
 
-    /// The device buffer (at least `4 * len` bytes, `f32`, row-major).
-    pub fn buffer(&self) -> &wgpu::Buffer {
-        &self.buffer
+    /// The device buffer (at least `4 * len` bytes, `f32`, row-major), or
+    /// `None` while the tensor is a pending fused program (any backend
+    /// operation or read materialises it).
+    pub fn buffer(&self) -> Option<&wgpu::Buffer> {
+        self.inner.buffer.get()
+    }
+
+    /// True for two handles to the same data.
+    pub(crate) fn same(&self, other: &GpuStorage) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
+    /// The program a consumer may extend: this tensor's own pending program
+    /// when it is short, else a read of this tensor as it is.
+    fn operand(&self) -> Program {
+        if self.inner.buffer.get().is_none() {
+            let pending = self.inner.pending.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(program) = pending.as_ref().filter(|p| p.code.len() <= crate::fusion::MAX_INLINE) {
+                return program.clone();
+            }
+        }
+        Program::leaf(self)
     }
 }
 
@@ -80,6 +138,12 @@ struct Inner {
     /// The first error the device reported outside an error scope; surfaced
     /// by the next read (work is queued, so errors show up late).
     device_error: Arc<Mutex<Option<String>>>,
+    /// Kernels dispatched so far (the fusion benchmark counts them).
+    dispatches: AtomicUsize,
+    /// Whether elementwise chains fuse (on unless a benchmark turns it off).
+    fusion: AtomicBool,
+    /// Recorded commands not yet submitted, and how many.
+    encoder: Mutex<Option<(wgpu::CommandEncoder, usize)>>,
 }
 
 /// odeon-tensor's [`Backend`] on a wgpu device: `Tensor<Wgpu>` runs every
@@ -235,6 +299,9 @@ impl Wgpu {
             ctx,
             pipelines: Mutex::default(),
             device_error,
+            dispatches: AtomicUsize::new(0),
+            fusion: AtomicBool::new(true),
+            encoder: Mutex::default(),
         });
         Ok(Wgpu { inner })
     }
@@ -271,7 +338,7 @@ impl Wgpu {
     /// [`TensorError::Device`] when the device reported an error for queued
     /// work or the mapping fails.
     pub async fn read_f32_async(&self, storage: &GpuStorage) -> Result<Vec<f32>, TensorError> {
-        if storage.len == 0 {
+        if storage.is_empty() {
             return self.check_device_error().map(|()| Vec::new());
         }
         let staging = self.copy_to_staging(storage)?;
@@ -288,7 +355,7 @@ impl Wgpu {
         rx.await
             .map_err(|_| device_err("reading from the GPU failed: the map callback was dropped"))?
             .map_err(|e| device_err(format!("reading from the GPU failed: {e}")))?;
-        self.finish_read(&staging, storage.len)
+        self.finish_read(&staging, storage.len())
     }
 
     /// [`Wgpu::read_f32_async`] widened to `f64`.
@@ -318,20 +385,16 @@ impl Wgpu {
     }
 
     fn copy_to_staging(&self, storage: &GpuStorage) -> Result<wgpu::Buffer, TensorError> {
-        let bytes = storage.len as u64 * 4;
+        let bytes = storage.len() as u64 * 4;
         let staging = self.device().create_buffer(&wgpu::BufferDescriptor {
             label: Some("odeon readback"),
             size: bytes,
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        let mut encoder = self
-            .device()
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("odeon readback"),
-            });
-        encoder.copy_buffer_to_buffer(&storage.buffer, 0, &staging, 0, bytes);
-        self.inner.ctx.queue.submit([encoder.finish()]);
+        let source = self.buf(storage)?;
+        self.encode(|encoder| encoder.copy_buffer_to_buffer(source, 0, &staging, 0, bytes));
+        self.flush();
         Ok(staging)
     }
 
@@ -351,7 +414,7 @@ impl Wgpu {
 
     #[cfg(not(target_arch = "wasm32"))]
     fn read_blocking(&self, storage: &GpuStorage) -> Result<Vec<f32>, TensorError> {
-        if storage.len == 0 {
+        if storage.is_empty() {
             return self.check_device_error().map(|()| Vec::new());
         }
         let staging = self.copy_to_staging(storage)?;
@@ -367,7 +430,7 @@ impl Wgpu {
         rx.recv()
             .map_err(|_| device_err("reading from the GPU failed: the map callback was dropped"))?
             .map_err(|e| device_err(format!("reading from the GPU failed: {e}")))?;
-        self.finish_read(&staging, storage.len)
+        self.finish_read(&staging, storage.len())
     }
 
     fn f32_only(&self, dtype: DType) -> Result<(), TensorError> {
@@ -407,7 +470,7 @@ impl Wgpu {
                 | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        Ok(GpuStorage { buffer, len })
+        Ok(GpuStorage::ready(buffer, len))
     }
 
     fn upload(&self, data: &[f32]) -> Result<GpuStorage, TensorError> {
@@ -424,10 +487,80 @@ impl Wgpu {
                     | wgpu::BufferUsages::COPY_SRC
                     | wgpu::BufferUsages::COPY_DST,
             });
-        Ok(GpuStorage {
-            buffer,
-            len: data.len(),
-        })
+        Ok(GpuStorage::ready(buffer, data.len()))
+    }
+
+    /// The buffer of `storage`, running its pending fused program first
+    /// (one dispatch; see [`crate::fusion`]).
+    fn buf<'a>(&self, storage: &'a GpuStorage) -> Result<&'a wgpu::Buffer, TensorError> {
+        if let Some(buffer) = storage.inner.buffer.get() {
+            return Ok(buffer);
+        }
+        let program = storage
+            .inner
+            .pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+            .ok_or_else(|| device_err("a GPU tensor lost its data (a fused program ran twice)"))?;
+        let out = self.alloc(storage.len())?;
+        let buffer = out.inner.buffer.get().ok_or_else(|| device_err("a fresh GPU buffer is missing"))?;
+        if !storage.is_empty() {
+            let leaves = program
+                .leaves
+                .iter()
+                .map(|leaf| self.buf(leaf))
+                .collect::<Result<Vec<_>, _>>()?;
+            let input = |k: usize| leaves.get(k).copied().unwrap_or(leaves[0]);
+            let mut params = vec![
+                to_u32(storage.len(), "a tensor")?,
+                to_u32(program.code.len(), "a program")?,
+            ];
+            params.extend_from_slice(&program.code);
+            self.dispatch(
+                Module::Fused,
+                "fused",
+                &params,
+                &[(1, input(0)), (2, input(1)), (3, input(2)), (4, buffer)],
+                self.grid(storage.len(), false)?,
+            );
+        }
+        Ok(storage.inner.buffer.get_or_init(|| buffer.clone()))
+    }
+
+    /// A pending elementwise result of `len` elements computing `program`,
+    /// or, when the program could not grow (too long, too many inputs), the
+    /// same operation built from materialised operands by `fallback`.
+    fn fused(
+        &self,
+        len: usize,
+        program: Option<Program>,
+        fallback: impl FnOnce() -> Option<Program>,
+    ) -> Result<GpuStorage, TensorError> {
+        if len == 0 {
+            return self.alloc(0);
+        }
+        self.check_bytes(len)?;
+        let program = program
+            .or_else(fallback)
+            .ok_or_else(|| device_err("an elementwise operation could not be compiled for the GPU"))?;
+        let out = GpuStorage::pending(program, len);
+        if !self.inner.fusion.load(Ordering::Relaxed) {
+            self.buf(&out)?;
+        }
+        Ok(out)
+    }
+
+    /// Turns elementwise fusion on (the default) or off: off, every
+    /// elementwise operation is its own dispatch, as before fusion existed
+    /// (for benchmarks and tests; results are the same bits either way).
+    pub fn set_fusion(&self, on: bool) {
+        self.inner.fusion.store(on, Ordering::Relaxed);
+    }
+
+    /// Number of kernels dispatched on this device so far.
+    pub fn dispatch_count(&self) -> usize {
+        self.inner.dispatches.load(Ordering::Relaxed)
     }
 
     fn pipeline(&self, module: Module, entry: &'static str) -> wgpu::ComputePipeline {
@@ -489,6 +622,7 @@ impl Wgpu {
         bindings: &[(u32, &wgpu::Buffer)],
         groups: (u32, u32, u32),
     ) {
+        self.inner.dispatches.fetch_add(1, Ordering::Relaxed);
         let pipeline = self.pipeline(module, entry);
         let params = if params.is_empty() { &[0][..] } else { params };
         let params_buf = self
@@ -515,10 +649,7 @@ impl Wgpu {
             layout: &pipeline.get_bind_group_layout(0),
             entries: &entries,
         });
-        let mut encoder = self
-            .device()
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(entry) });
-        {
+        let queued = self.encode(|encoder| {
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some(entry),
                 timestamp_writes: None,
@@ -526,8 +657,38 @@ impl Wgpu {
             pass.set_pipeline(&pipeline);
             pass.set_bind_group(0, &bind_group, &[]);
             pass.dispatch_workgroups(groups.0, groups.1, groups.2);
+        });
+        if queued >= SUBMIT_EVERY {
+            self.flush();
         }
-        self.inner.ctx.queue.submit([encoder.finish()]);
+    }
+
+    /// Records into the open command encoder (opening one if needed) and
+    /// returns how many commands it holds. Commands are submitted in
+    /// batches ([`SUBMIT_EVERY`], and before every read): a queue
+    /// submission is the costly part of a dispatch in a browser, and
+    /// recording order is execution order, so batching changes nothing else.
+    fn encode(&self, record: impl FnOnce(&mut wgpu::CommandEncoder)) -> usize {
+        let mut open = self.inner.encoder.lock().unwrap_or_else(PoisonError::into_inner);
+        let (encoder, count) = open.get_or_insert_with(|| {
+            let encoder = self
+                .device()
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("odeon commands") });
+            (encoder, 0)
+        });
+        record(encoder);
+        *count += 1;
+        *count
+    }
+
+    /// Submits the recorded commands. The lock is held until the queue has
+    /// them, so a reader on another thread that finds nothing left to
+    /// submit knows its copy is already queued.
+    fn flush(&self) {
+        let mut open = self.inner.encoder.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((encoder, _)) = open.take() {
+            self.inner.ctx.queue.submit([encoder.finish()]);
+        }
     }
 
     /// `out[dst_off + c . dst_strides] = x[src_off + c . src_strides]` over a view of `shape`.
@@ -556,7 +717,7 @@ impl Wgpu {
             Module::Movement,
             "strided_copy",
             &params,
-            &[(1, &x.buffer), (3, &out.buffer)],
+            &[(1, self.buf(x)?), (3, self.buf(out)?)],
             self.grid(n, false)?,
         );
         Ok(())
@@ -590,16 +751,19 @@ impl Wgpu {
         ];
         // Without a bias the left operand stands in at binding 3, unread (the
         // output cannot: one buffer may not be bound read-only and writable).
-        let bias_buf = bias.map_or(&a.buffer, |s| &s.buffer);
+        let bias_buf = match bias {
+            Some(s) => self.buf(s)?,
+            None => self.buf(a)?,
+        };
         self.dispatch(
             Module::Matmul,
             "matmul",
             &params,
             &[
-                (1, &a.buffer),
-                (2, &b.buffer),
+                (1, self.buf(a)?),
+                (2, self.buf(b)?),
                 (3, bias_buf),
-                (4, &out.buffer),
+                (4, self.buf(&out)?),
             ],
             (gx as u32, gy as u32, batch as u32),
         );
@@ -669,7 +833,7 @@ impl Backend for Wgpu {
                 Module::Elementwise,
                 "fill",
                 &params,
-                &[(4, &out.buffer)],
+                &[(4, self.buf(&out)?)],
                 self.grid(n, false)?,
             );
         }
@@ -682,18 +846,8 @@ impl Backend for Wgpu {
     }
 
     fn unary(&self, op: UnaryOp, x: &GpuStorage) -> Result<GpuStorage, TensorError> {
-        let out = self.alloc(x.len)?;
-        if x.len > 0 {
-            let params = [to_u32(x.len, "a tensor")?, unary_code(op)];
-            self.dispatch(
-                Module::Elementwise,
-                "unary",
-                &params,
-                &[(1, &x.buffer), (4, &out.buffer)],
-                self.grid(x.len, false)?,
-            );
-        }
-        Ok(out)
+        let code = unary_code(op);
+        self.fused(x.len(), x.operand().unary(code), || Program::leaf(x).unary(code))
     }
 
     fn unary_backward(
@@ -702,24 +856,21 @@ impl Backend for Wgpu {
         x: &GpuStorage,
         grad: &GpuStorage,
     ) -> Result<GpuStorage, TensorError> {
-        if x.len != grad.len {
+        if x.len() != grad.len() {
             return Err(TensorError::Shape(format!(
                 "unary backward: {} values vs a gradient of {}",
-                x.len, grad.len
+                x.len(), grad.len()
             )));
         }
-        let out = self.alloc(x.len)?;
-        if x.len > 0 {
-            let params = [to_u32(x.len, "a tensor")?, unary_code(op)];
-            self.dispatch(
-                Module::Elementwise,
-                "unary_backward",
-                &params,
-                &[(1, &x.buffer), (2, &grad.buffer), (4, &out.buffer)],
-                self.grid(x.len, false)?,
-            );
-        }
-        Ok(out)
+        // grad * op'(x), as the unfused kernel computes it.
+        let (code, mul) = (unary_code(op), binary_code(BinaryOp::Mul));
+        let fused = x
+            .operand()
+            .derivative(code)
+            .and_then(|d| grad.operand().binary(mul, &d));
+        self.fused(x.len(), fused, || {
+            Program::leaf(grad).binary(mul, &Program::leaf(x).derivative(code)?)
+        })
     }
 
     fn binary(
@@ -730,6 +881,13 @@ impl Backend for Wgpu {
         out_shape: &[usize],
     ) -> Result<GpuStorage, TensorError> {
         let n: usize = out_shape.iter().product();
+        let code = binary_code(op);
+        if a.1 == out_shape && b.1 == out_shape {
+            // Same shapes: elementwise, so it fuses.
+            return self.fused(n, a.0.operand().binary(code, &b.0.operand()), || {
+                Program::leaf(a.0).binary(code, &Program::leaf(b.0))
+            });
+        }
         let (sa, sb) = (
             broadcast_strides(a.1, out_shape)?,
             broadcast_strides(b.1, out_shape)?,
@@ -739,7 +897,7 @@ impl Backend for Wgpu {
             let mut params = vec![
                 to_u32(n, "a tensor")?,
                 to_u32(out_shape.len(), "rank")?,
-                binary_code(op),
+                code,
             ];
             params.extend(u32s(out_shape, "a size")?);
             params.extend(u32s(&sa, "a stride")?);
@@ -748,7 +906,7 @@ impl Backend for Wgpu {
                 Module::Elementwise,
                 "binary",
                 &params,
-                &[(1, &a.0.buffer), (2, &b.0.buffer), (4, &out.buffer)],
+                &[(1, self.buf(a.0)?), (2, self.buf(b.0)?), (4, self.buf(&out)?)],
                 self.grid(n, false)?,
             );
         }
@@ -762,23 +920,10 @@ impl Backend for Wgpu {
         c: f64,
         scalar_first: bool,
     ) -> Result<GpuStorage, TensorError> {
-        let out = self.alloc(x.len)?;
-        if x.len > 0 {
-            let params = [
-                to_u32(x.len, "a tensor")?,
-                binary_code(op),
-                (c as f32).to_bits(),
-                u32::from(scalar_first),
-            ];
-            self.dispatch(
-                Module::Elementwise,
-                "scalar",
-                &params,
-                &[(1, &x.buffer), (4, &out.buffer)],
-                self.grid(x.len, false)?,
-            );
-        }
-        Ok(out)
+        let (code, c) = (binary_code(op), c as f32);
+        self.fused(x.len(), x.operand().scalar(code, c, scalar_first), || {
+            Program::leaf(x).scalar(code, c, scalar_first)
+        })
     }
 
     fn select(
@@ -806,10 +951,10 @@ impl Backend for Wgpu {
                 "select_where",
                 &params,
                 &[
-                    (1, &cond.0.buffer),
-                    (2, &a.0.buffer),
-                    (3, &b.0.buffer),
-                    (4, &out.buffer),
+                    (1, self.buf(cond.0)?),
+                    (2, self.buf(a.0)?),
+                    (3, self.buf(b.0)?),
+                    (4, self.buf(&out)?),
                 ],
                 self.grid(n, false)?,
             );
@@ -829,7 +974,7 @@ impl Backend for Wgpu {
                 right: b.1.to_vec(),
             });
         };
-        if k != k2 || bias.0.len != n {
+        if k != k2 || bias.0.len() != n {
             return Err(TensorError::Matmul {
                 left: a.1.to_vec(),
                 right: b.1.to_vec(),
@@ -846,8 +991,8 @@ impl Backend for Wgpu {
         v: &GpuStorage,
         s: AdamScalars,
     ) -> Result<AdamState<GpuStorage>, TensorError> {
-        let n = p.len;
-        if g.len != n || m.len != n || v.len != n {
+        let n = p.len();
+        if g.len() != n || m.len() != n || v.len() != n {
             return Err(TensorError::Shape(
                 "adam: parameter, gradient and moments differ in size".into(),
             ));
@@ -871,13 +1016,13 @@ impl Backend for Wgpu {
                 "adam",
                 &params,
                 &[
-                    (1, &p.buffer),
-                    (2, &g.buffer),
-                    (3, &m.buffer),
-                    (4, &v.buffer),
-                    (5, &p_out.buffer),
-                    (6, &m_out.buffer),
-                    (7, &v_out.buffer),
+                    (1, self.buf(p)?),
+                    (2, self.buf(g)?),
+                    (3, self.buf(m)?),
+                    (4, self.buf(v)?),
+                    (5, self.buf(&p_out)?),
+                    (6, self.buf(&m_out)?),
+                    (7, self.buf(&v_out)?),
                 ],
                 self.grid(n, false)?,
             );
@@ -952,7 +1097,7 @@ impl Backend for Wgpu {
             Module::Reduce,
             entry,
             &params,
-            &[(1, &x.0.buffer), (2, &out.buffer)],
+            &[(1, self.buf(x.0)?), (2, self.buf(&out)?)],
             groups,
         );
         Ok(out)
@@ -964,7 +1109,7 @@ impl Backend for Wgpu {
         x: (&GpuStorage, &[usize]),
         shape: &[usize],
     ) -> Result<GpuStorage, TensorError> {
-        if shape.iter().product::<usize>() != x.0.len {
+        if shape.iter().product::<usize>() != x.0.len() {
             return Err(TensorError::Shape(format!(
                 "cannot reshape {:?} into {shape:?}",
                 x.1
@@ -981,7 +1126,7 @@ impl Backend for Wgpu {
         let in_strides = row_major_strides(x.1);
         let shape: Vec<usize> = perm.iter().map(|&p| x.1[p]).collect();
         let src: Vec<usize> = perm.iter().map(|&p| in_strides[p]).collect();
-        let out = self.alloc(x.0.len)?;
+        let out = self.alloc(x.0.len())?;
         self.strided_copy(
             x.0,
             &out,
@@ -1072,7 +1217,7 @@ impl Backend for Wgpu {
                 Module::Movement,
                 "index_select",
                 &params,
-                &[(1, &x.0.buffer), (3, &out.buffer)],
+                &[(1, self.buf(x.0)?), (3, self.buf(&out)?)],
                 self.grid(n, false)?,
             );
         }
@@ -1088,7 +1233,7 @@ impl Backend for Wgpu {
     ) -> Result<GpuStorage, TensorError> {
         let dim = x.1[axis];
         let inner: usize = x.1[axis + 1..].iter().product();
-        let n = x.0.len;
+        let n = x.0.len();
         let out = self.alloc(n)?;
         if n == 0 {
             return Ok(out);
@@ -1120,7 +1265,7 @@ impl Backend for Wgpu {
             Module::Movement,
             "index_add",
             &params,
-            &[(1, &x.0.buffer), (2, &src.0.buffer), (3, &out.buffer)],
+            &[(1, self.buf(x.0)?), (2, self.buf(src.0)?), (3, self.buf(&out)?)],
             self.grid(n, false)?,
         );
         Ok(out)
@@ -1146,7 +1291,7 @@ impl Backend for Wgpu {
                 Module::ConvSparse,
                 "unfold2d",
                 &params,
-                &[(1, &x.0.buffer), (2, &out.buffer)],
+                &[(1, self.buf(x.0)?), (2, self.buf(&out)?)],
                 self.grid(len, false)?,
             );
         }
@@ -1179,7 +1324,7 @@ impl Backend for Wgpu {
                 Module::ConvSparse,
                 "fold2d",
                 &params,
-                &[(1, &cols.0.buffer), (2, &out.buffer)],
+                &[(1, self.buf(cols.0)?), (2, self.buf(&out)?)],
                 self.grid(len, false)?,
             );
         }
@@ -1246,7 +1391,7 @@ impl Backend for Wgpu {
             Module::ConvSparse,
             "csr_matmul",
             &params,
-            &[(1, &x.0.buffer), (2, &out.buffer)],
+            &[(1, self.buf(x.0)?), (2, self.buf(&out)?)],
             self.grid(len, false)?,
         );
         Ok(out)
@@ -1290,6 +1435,96 @@ fn conv_params(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A backend, or `None` (a skip) without an adapter unless
+    /// `ODEON_REQUIRE_GPU=1`.
+    fn gpu() -> Option<Wgpu> {
+        match pollster::block_on(Wgpu::request()) {
+            Ok(b) => Some(b),
+            Err(err) => {
+                assert!(std::env::var("ODEON_REQUIRE_GPU").as_deref() != Ok("1"), "ODEON_REQUIRE_GPU=1 but no GPU: {err}");
+                None
+            }
+        }
+    }
+
+    fn values(n: usize, seed: u32) -> Vec<f32> {
+        (0..n).map(|i| ((i as u32).wrapping_mul(2_654_435_761).wrapping_add(seed) % 2001) as f32 / 1000.0 - 1.0).collect()
+    }
+
+    /// One chain through every fusible kind of operation, either fused or
+    /// with every intermediate materialised (`eager`).
+    fn chain(b: &Wgpu, x: &GpuStorage, y: &GpuStorage, eager: bool) -> GpuStorage {
+        let step = |s: GpuStorage| {
+            if eager {
+                b.buf(&s).expect("materialises");
+            }
+            s
+        };
+        let shape = [x.len()];
+        let e = step(b.unary(UnaryOp::Tanh, x).expect("tanh"));
+        let p = step(b.binary(BinaryOp::Mul, (&e, &shape), (y, &shape), &shape).expect("mul"));
+        let q = step(b.scalar(BinaryOp::Sub, &p, 0.25, true).expect("scalar"));
+        let r = step(b.unary_backward(UnaryOp::Silu, &q, y).expect("backward"));
+        step(b.binary(BinaryOp::Div, (&r, &shape), (&e, &shape), &shape).expect("div"))
+    }
+
+    #[test]
+    fn fused_chains_are_bit_identical_to_unfused_kernels_and_save_dispatches() {
+        let Some(b) = gpu() else { return };
+        let n = 3000;
+        let x = b.upload(&values(n, 1)).expect("x");
+        let y = b.upload(&values(n, 7)).expect("y");
+        let before = b.dispatch_count();
+        let eager = chain(&b, &x, &y, true);
+        let eager_dispatches = b.dispatch_count() - before;
+        let before = b.dispatch_count();
+        let fused = chain(&b, &x, &y, false);
+        assert!(fused.buffer().is_none(), "the chain is still pending");
+        let fused_values = b.read_f32(&fused).expect("reads");
+        let fused_dispatches = b.dispatch_count() - before;
+        let eager_values = b.read_f32(&eager).expect("reads");
+        assert_eq!(eager_dispatches, 5);
+        assert_eq!(fused_dispatches, 1, "five elementwise operations, one kernel");
+        let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&fused_values), bits(&eager_values));
+        assert!(fused_values.iter().all(|v| v.is_finite()) || fused_values.iter().any(|v| v.is_nan()));
+    }
+
+    #[test]
+    fn long_chains_and_many_inputs_split_and_stay_correct() {
+        let Some(b) = gpu() else { return };
+        let n = 517;
+        let inputs: Vec<Vec<f32>> = (0..6).map(|k| values(n, 11 * k + 3)).collect();
+        let stored: Vec<GpuStorage> = inputs.iter().map(|v| b.upload(v).expect("upload")).collect();
+        let shape = [n];
+        // A sum of six inputs (more than one kernel's three), then 60 scalar
+        // steps (longer than one program): additions are correctly rounded
+        // on both sides, so the CPU's f32 arithmetic gives the same bits.
+        let mut acc = stored[0].clone();
+        for s in &stored[1..] {
+            acc = b.binary(BinaryOp::Add, (&acc, &shape), (s, &shape), &shape).expect("add");
+        }
+        for k in 0..60 {
+            acc = b.scalar(if k % 2 == 0 { BinaryOp::Add } else { BinaryOp::Sub }, &acc, 0.5, false).expect("scalar");
+        }
+        let got = b.read_f32(&acc).expect("reads");
+        let want: Vec<f32> = (0..n)
+            .map(|i| {
+                let sum = inputs[1..].iter().fold(inputs[0][i], |s, v| s + v[i]);
+                (0..60).fold(sum, |s, k| if k % 2 == 0 { s + 0.5 } else { s - 0.5 })
+            })
+            .collect();
+        assert_eq!(got, want);
+        // A pending value used twice is computed once per consumer, and a
+        // value read twice is the same.
+        let shared = b.unary(UnaryOp::Square, &stored[0]).expect("square");
+        let twice = b.binary(BinaryOp::Add, (&shared, &shape), (&shared, &shape), &shape).expect("add");
+        let first = b.read_f32(&shared).expect("reads");
+        assert_eq!(b.read_f32(&shared).expect("again"), first);
+        let doubled = b.read_f32(&twice).expect("reads");
+        assert!(doubled.iter().zip(&first).all(|(d, f)| *d == 2.0 * f));
+    }
 
     #[test]
     fn broadcast_strides_align_right() {

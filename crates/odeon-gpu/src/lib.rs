@@ -21,9 +21,9 @@
 //!
 //! | Backend method | Kernel |
 //! |---|---|
-//! | `unary`, `unary_backward` | `elementwise.wgsl`: every `UnaryOp`, same formulas as the CPU (`exp` is odeon-tensor's deterministic polynomial; `sigmoid`, `softplus` the same overflow-free forms) |
-//! | `binary`, `select` | `elementwise.wgsl`, NumPy broadcasting from per-input strides (0 on broadcast axes) passed with the output shape |
-//! | `scalar`, `full` | `elementwise.wgsl` (`scalar`, `fill`) |
+//! | `unary`, `unary_backward`, `scalar`, same-shape `binary` | fused: a pending program run by `fused.wgsl` when needed (see below); every `UnaryOp` with the CPU's formulas (`exp` is odeon-tensor's deterministic polynomial; `sigmoid`, `softplus` the same overflow-free forms) |
+//! | broadcasting `binary`, `select` | `elementwise.wgsl`, NumPy broadcasting from per-input strides (0 on broadcast axes) passed with the output shape |
+//! | `full` | `elementwise.wgsl` (`fill`) |
 //! | `matmul` (batched), `addmm` | `matmul_batched.wgsl`: 16x16 tiles in workgroup memory, batch in workgroup z, fused bias |
 //! | `adam_update` | `adam.wgsl`: one fused pass writing new `(param, m, v)` |
 //! | `reduce` (sum, max, min over any axes) | `reduce.wgsl`: an invocation per output for short reductions, a workgroup with a tree in workgroup memory for reductions of 256 and more |
@@ -36,10 +36,14 @@
 //! needs to train an MLP (`addmm`, activations and their fused backward,
 //! transposed products, `sum_to_shape`, `adam_update`).
 //!
-//! **Not done yet:** chains of elementwise ops are not fused beyond the
-//! fused kernels above (each op is one dispatch and one buffer), and each
-//! operation is its own queue submission. Every `Backend` method has a GPU
-//! kernel.
+//! **Fusion and batching.** Chains of same-shape elementwise operations
+//! fuse into one dispatch (module `fusion`: results stay pending programs
+//! until something else needs a buffer; bit-identical to unfused kernels),
+//! and dispatches are recorded into one command encoder and submitted 64
+//! at a time or before a read, since a queue submission is the costly part
+//! of a dispatch in a browser. Not fused: an activation into the matmul
+//! that produces its input (the pre-activation is kept for the backward
+//! pass anyway). Every `Backend` method has a GPU kernel.
 //!
 //! Every kernel is checked against the CPU backend by odeon-tensor's
 //! conformance suite (`tests/conformance.rs`; the same checks run on the
@@ -94,6 +98,7 @@
 use std::sync::OnceLock;
 
 mod backend;
+mod fusion;
 pub mod policy;
 
 pub use backend::{GpuStorage, Wgpu};

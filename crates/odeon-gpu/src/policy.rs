@@ -26,15 +26,14 @@
 //! step. The single-threaded wasm CPU backend runs the reference MLP step
 //! (2-256-256-256-2, batch 1024, about 8.1 * 10^8 FLOPs) in about 35 ms in
 //! Chromium (docs/benchmarks.md), i.e. about 23 GFLOP/s, so 10^8 FLOPs take
-//! it about 4 ms. The GPU backend queues one dispatch and one queue
-//! submission per operation (no fusion across ops yet): an MLP training step
-//! is 50 to 70 of them, and in a browser each costs tens of microseconds of
+//! it about 4 ms. The GPU backend queues one dispatch per operation
+//! (elementwise chains fuse, submissions are batched): the reference MLP
+//! training step is 42 dispatches, and in a browser each costs tens of microseconds of
 //! worker time plus a round trip through the GPU process, i.e. a few
 //! milliseconds per step before any arithmetic. Below 10^8 FLOPs the CPU
 //! finishes within that overhead, so the GPU cannot win; above it the GPU's
 //! arithmetic rate takes over. The dispatch cost is an estimate, not yet
-//! measured on a hardware adapter in a browser; revisit it when it is (and
-//! when elementwise chains are fused, which lowers the overhead).
+//! measured on a hardware adapter in a browser; revisit it when it is.
 //!
 //! The notebooks' default workload (the rectified-flow velocity MLP,
 //! 11-128-128-128-2 at batch 256, [`WorkSize::notebook_default`]) is about
