@@ -15,8 +15,8 @@ use crate::{GpuContext, GpuError};
 
 /// Invocations per workgroup of the 1-D kernels (`WG` in `prelude.wgsl`).
 const WG: u32 = 256;
-/// Side of the batched matmul tile (`TILE` in `matmul_batched.wgsl`).
-const MM_TILE: u32 = 16;
+/// Side of the block of C one matmul workgroup computes (`BM`, `BN` in `matmul_batched.wgsl`).
+const MM_TILE: u32 = 64;
 /// A reduction at least this long gets a workgroup per output element.
 const WIDE_REDUCTION: usize = 256;
 /// Dispatches recorded before the backend submits them to the queue.
