@@ -24,7 +24,7 @@
 //! | `unary`, `unary_backward`, `scalar`, same-shape `binary` | fused: a pending program run by `fused.wgsl` when needed (see below); every `UnaryOp` with the CPU's formulas (`exp` is odeon-tensor's deterministic polynomial; `sigmoid`, `softplus` the same overflow-free forms) |
 //! | broadcasting `binary`, `select` | `elementwise.wgsl`, NumPy broadcasting from per-input strides (0 on broadcast axes) passed with the output shape |
 //! | `full` | `elementwise.wgsl` (`fill`) |
-//! | `matmul` (batched), `addmm` | `matmul_batched.wgsl`: 64x64 blocks of C per workgroup, 4x4 per thread in registers, 64x16 / 16x64 slices staged in workgroup memory, batch in workgroup z, fused bias |
+//! | `matmul` (batched), `addmm` | `matmul_batched.wgsl`: 64x64 blocks of C per workgroup, 4x4 per thread in registers, batch in workgroup z, fused bias; on hardware adapters 64x16 / 16x64 slices are staged in workgroup memory (`matmul`), on software adapters (SwiftShader, lavapipe: a barrier switches emulated invocations) each thread reads the buffers directly (`matmul_direct`, 2.7x faster on lavapipe); both run the conformance suite in CI |
 //! | `adam_update` | `adam.wgsl`: one fused pass writing new `(param, m, v)` |
 //! | `reduce` (sum, max, min over any axes) | `reduce.wgsl`: an invocation per output for short reductions, a workgroup with a tree in workgroup memory for reductions of 256 and more |
 //! | `permute`, `broadcast_to`, `slice`, `concat` | `movement.wgsl`: one strided copy |

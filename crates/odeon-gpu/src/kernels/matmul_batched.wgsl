@@ -96,3 +96,62 @@ fn matmul(
         }
     }
 }
+
+// The same product without workgroup memory or barriers: each thread reads
+// its 4 rows of A and 4 columns of B straight from the buffers (4 x 4
+// register block, columns lx * 4 .. lx * 4 + 3 so B's loads are adjacent).
+// On software adapters (SwiftShader, lavapipe) a workgroup barrier costs a
+// switch between emulated invocations, and the CPU's caches do the staging.
+@compute @workgroup_size(16, 16, 1)
+fn matmul_direct(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(local_invocation_id) lid: vec3<u32>,
+) {
+    let m = params[0];
+    let k = params[1];
+    let n = params[2];
+    let batch = wid.z;
+    let a_base = batch * m * k;
+    let b_base = batch * k * n;
+    let row0 = wid.y * BM + lid.y * 4u;
+    let col0 = wid.x * BN + lid.x * 4u;
+    var acc: array<array<f32, 4>, 4>;
+    for (var i = 0u; i < 4u; i = i + 1u) {
+        for (var j = 0u; j < 4u; j = j + 1u) {
+            acc[i][j] = 0.0;
+        }
+    }
+    // Rows and columns past the edge read row / column 0 and are not stored.
+    var ra: array<u32, 4>;
+    var cb: array<u32, 4>;
+    for (var i = 0u; i < 4u; i = i + 1u) {
+        ra[i] = a_base + select(0u, row0 + i, row0 + i < m) * k;
+        cb[i] = b_base + select(0u, col0 + i, col0 + i < n);
+    }
+    for (var kk = 0u; kk < k; kk = kk + 1u) {
+        var ar: array<f32, 4>;
+        var br: array<f32, 4>;
+        for (var i = 0u; i < 4u; i = i + 1u) {
+            ar[i] = a[ra[i] + kk];
+            br[i] = b[cb[i] + kk * n];
+        }
+        for (var i = 0u; i < 4u; i = i + 1u) {
+            for (var j = 0u; j < 4u; j = j + 1u) {
+                acc[i][j] = acc[i][j] + ar[i] * br[j];
+            }
+        }
+    }
+    for (var i = 0u; i < 4u; i = i + 1u) {
+        let row = row0 + i;
+        for (var j = 0u; j < 4u; j = j + 1u) {
+            let col = col0 + j;
+            if (row < m && col < n) {
+                var v = acc[i][j];
+                if (params[4] != 0u) {
+                    v = v + bias[col];
+                }
+                c[batch * m * n + row * n + col] = v;
+            }
+        }
+    }
+}
