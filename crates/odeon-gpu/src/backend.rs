@@ -17,7 +17,8 @@ use crate::{GpuContext, GpuError};
 const WG: u32 = 256;
 /// Side of the block of C one matmul workgroup computes (`BM`, `BN` in `matmul_batched.wgsl`).
 const MM_TILE: u32 = 64;
-/// A reduction at least this long gets a workgroup per output element.
+/// A reduction at least this long gets a workgroup per output element (with
+/// the workgroup kernels, see `Inner::workgroup_kernels`).
 const WIDE_REDUCTION: usize = 256;
 /// Dispatches recorded before the backend submits them to the queue.
 const SUBMIT_EVERY: usize = 64;
@@ -144,10 +145,12 @@ struct Inner {
     fusion: AtomicBool,
     /// Recorded commands not yet submitted, and how many.
     encoder: Mutex<Option<(wgpu::CommandEncoder, usize)>>,
-    /// Whether matmuls use `matmul` (workgroup-memory tiles: hardware
-    /// adapters) or `matmul_direct` (no barriers: software adapters, where
-    /// it measured 2.7x faster on lavapipe).
-    tiled_matmul: AtomicBool,
+    /// Whether kernels share work through workgroup memory (hardware
+    /// adapters: the tiled `matmul`, `reduce_wide` for long reductions) or
+    /// avoid barriers (software adapters, where a barrier switches between
+    /// emulated invocations: `matmul_direct`, `reduce_rows`; the direct
+    /// matmul measured 2.7x faster on lavapipe, 6x on SwiftShader).
+    workgroup_kernels: AtomicBool,
 }
 
 /// odeon-tensor's [`Backend`] on a wgpu device: `Tensor<Wgpu>` runs every
@@ -307,7 +310,7 @@ impl Wgpu {
             dispatches: AtomicUsize::new(0),
             fusion: AtomicBool::new(true),
             encoder: Mutex::default(),
-            tiled_matmul: AtomicBool::new(!software),
+            workgroup_kernels: AtomicBool::new(!software),
         });
         Ok(Wgpu { inner })
     }
@@ -564,18 +567,21 @@ impl Wgpu {
         self.inner.fusion.store(on, Ordering::Relaxed);
     }
 
-    /// The matmul kernel this backend uses on its adapter (`matmul`, tiled
-    /// in workgroup memory, on hardware; `matmul_direct` on software
-    /// adapters).
-    pub fn matmul_kernel(&self) -> &'static str {
-        if self.inner.tiled_matmul.load(Ordering::Relaxed) { "matmul" } else { "matmul_direct" }
+    /// Whether this backend uses the kernels that share work through
+    /// workgroup memory (the default on hardware adapters) or the
+    /// barrier-free ones (the default on software adapters).
+    pub fn uses_workgroup_kernels(&self) -> bool {
+        self.inner.workgroup_kernels.load(Ordering::Relaxed)
     }
 
-    /// Chooses the matmul kernel: `true` for the workgroup-memory tiles,
-    /// `false` for the barrier-free one (the default follows the adapter;
-    /// tests run both on any adapter).
-    pub fn use_tiled_matmul(&self, tiled: bool) {
-        self.inner.tiled_matmul.store(tiled, Ordering::Relaxed);
+    /// Chooses between the two kernel sets (the default follows the
+    /// adapter; tests run both on any adapter).
+    pub fn use_workgroup_kernels(&self, on: bool) {
+        self.inner.workgroup_kernels.store(on, Ordering::Relaxed);
+    }
+
+    fn matmul_kernel(&self) -> &'static str {
+        if self.uses_workgroup_kernels() { "matmul" } else { "matmul_direct" }
     }
 
     /// Number of kernels dispatched on this device so far.
@@ -1107,7 +1113,7 @@ impl Backend for Wgpu {
         for part in [&kept_shape, &kept_strides, &red_shape, &red_strides] {
             params.extend(u32s(part, "a size")?);
         }
-        let wide = r_len >= WIDE_REDUCTION;
+        let wide = r_len >= WIDE_REDUCTION && self.uses_workgroup_kernels();
         let (entry, groups) = if wide {
             ("reduce_wide", self.grid(n_out, true)?)
         } else {

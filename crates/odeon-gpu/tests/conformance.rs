@@ -35,16 +35,16 @@ fn backend() -> Option<Wgpu> {
 
 odeon_tensor::conformance_tests!(backend());
 
-/// The suite again with the other matmul kernel than the adapter's default
-/// (lavapipe defaults to the barrier-free one, so CI checks both).
-mod other_matmul_kernel {
+/// The suite again with the other kernel set than the adapter's default
+/// (lavapipe defaults to the barrier-free kernels, so CI checks both).
+mod other_kernels {
     fn backend() -> Option<odeon_gpu::Wgpu> {
         static BACKEND: std::sync::OnceLock<Option<odeon_gpu::Wgpu>> = std::sync::OnceLock::new();
         BACKEND
             .get_or_init(|| {
                 let backend = pollster::block_on(odeon_gpu::Wgpu::request()).ok()?;
-                backend.use_tiled_matmul(backend.matmul_kernel() != "matmul");
-                println!("matmul kernel: {}", backend.matmul_kernel());
+                backend.use_workgroup_kernels(!backend.uses_workgroup_kernels());
+                println!("workgroup kernels: {}", backend.uses_workgroup_kernels());
                 Some(backend)
             })
             .clone()

@@ -98,10 +98,12 @@ fn matmul(
 }
 
 // The same product without workgroup memory or barriers: each thread reads
-// its 4 rows of A and 4 columns of B straight from the buffers (4 x 4
-// register block, columns lx * 4 .. lx * 4 + 3 so B's loads are adjacent).
-// On software adapters (SwiftShader, lavapipe) a workgroup barrier costs a
-// switch between emulated invocations, and the CPU's caches do the staging.
+// its 4 rows of A and 4 adjacent columns of B straight from the buffers and
+// keeps the 4 x 4 block in four vec4 accumulators (written out, no private
+// arrays: SwiftShader's JIT does not unroll loops, and indexed private
+// arrays then live in memory). On software adapters (SwiftShader, lavapipe)
+// a workgroup barrier costs a switch between emulated invocations, and the
+// CPU's caches do the staging.
 @compute @workgroup_size(16, 16, 1)
 fn matmul_direct(
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -111,47 +113,50 @@ fn matmul_direct(
     let k = params[1];
     let n = params[2];
     let batch = wid.z;
-    let a_base = batch * m * k;
-    let b_base = batch * k * n;
     let row0 = wid.y * BM + lid.y * 4u;
     let col0 = wid.x * BN + lid.x * 4u;
-    var acc: array<array<f32, 4>, 4>;
-    for (var i = 0u; i < 4u; i = i + 1u) {
-        for (var j = 0u; j < 4u; j = j + 1u) {
-            acc[i][j] = 0.0;
-        }
-    }
     // Rows and columns past the edge read row / column 0 and are not stored.
-    var ra: array<u32, 4>;
-    var cb: array<u32, 4>;
-    for (var i = 0u; i < 4u; i = i + 1u) {
-        ra[i] = a_base + select(0u, row0 + i, row0 + i < m) * k;
-        cb[i] = b_base + select(0u, col0 + i, col0 + i < n);
-    }
+    let a_base = batch * m * k;
+    let r0 = a_base + select(0u, row0, row0 < m) * k;
+    let r1 = a_base + select(0u, row0 + 1u, row0 + 1u < m) * k;
+    let r2 = a_base + select(0u, row0 + 2u, row0 + 2u < m) * k;
+    let r3 = a_base + select(0u, row0 + 3u, row0 + 3u < m) * k;
+    let b_base = batch * k * n;
+    let c0 = b_base + select(0u, col0, col0 < n);
+    let c1 = b_base + select(0u, col0 + 1u, col0 + 1u < n);
+    let c2 = b_base + select(0u, col0 + 2u, col0 + 2u < n);
+    let c3 = b_base + select(0u, col0 + 3u, col0 + 3u < n);
+    var acc0 = vec4<f32>(0.0);
+    var acc1 = vec4<f32>(0.0);
+    var acc2 = vec4<f32>(0.0);
+    var acc3 = vec4<f32>(0.0);
     for (var kk = 0u; kk < k; kk = kk + 1u) {
-        var ar: array<f32, 4>;
-        var br: array<f32, 4>;
-        for (var i = 0u; i < 4u; i = i + 1u) {
-            ar[i] = a[ra[i] + kk];
-            br[i] = b[cb[i] + kk * n];
-        }
-        for (var i = 0u; i < 4u; i = i + 1u) {
-            for (var j = 0u; j < 4u; j = j + 1u) {
-                acc[i][j] = acc[i][j] + ar[i] * br[j];
-            }
-        }
+        let o = kk * n;
+        let bv = vec4<f32>(b[c0 + o], b[c1 + o], b[c2 + o], b[c3 + o]);
+        acc0 = acc0 + a[r0 + kk] * bv;
+        acc1 = acc1 + a[r1 + kk] * bv;
+        acc2 = acc2 + a[r2 + kk] * bv;
+        acc3 = acc3 + a[r3 + kk] * bv;
     }
-    for (var i = 0u; i < 4u; i = i + 1u) {
-        let row = row0 + i;
-        for (var j = 0u; j < 4u; j = j + 1u) {
-            let col = col0 + j;
-            if (row < m && col < n) {
-                var v = acc[i][j];
-                if (params[4] != 0u) {
-                    v = v + bias[col];
-                }
-                c[batch * m * n + row * n + col] = v;
+    store_row(row0, col0, m, n, batch, acc0);
+    store_row(row0 + 1u, col0, m, n, batch, acc1);
+    store_row(row0 + 2u, col0, m, n, batch, acc2);
+    store_row(row0 + 3u, col0, m, n, batch, acc3);
+}
+
+// Writes the in-range part of 4 values of row `row` from column `col0`,
+// adding the bias when there is one.
+fn store_row(row: u32, col0: u32, m: u32, n: u32, batch: u32, v: vec4<f32>) {
+    if (row >= m) { return; }
+    let base = batch * m * n + row * n;
+    for (var j = 0u; j < 4u; j = j + 1u) {
+        let col = col0 + j;
+        if (col < n) {
+            var x = v[j];
+            if (params[4] != 0u) {
+                x = x + bias[col];
             }
+            c[base + col] = x;
         }
     }
 }
