@@ -1,6 +1,7 @@
 // Browser benchmarks: Odeon wasm vs tf.js (wasm backend) vs jax-js (wasm
 // device) in headless Chromium (Debian's /usr/bin/chromium, driven by
-// playwright-core). Serves bench/web, bench/node_modules and the
+// playwright-core, launched with the shared flags of e2e/chromium.mjs, which
+// enable WebGPU). Serves bench/web, bench/node_modules and the
 // wasm-bindgen output of odeon-bench (bench/pkg) with a tiny HTTP server,
 // once cross-origin isolated (COOP/COEP: SharedArrayBuffer, so tf.js and
 // jax-js may use threads) and once without (every impl single-threaded),
@@ -8,19 +9,42 @@
 // profile) per (impl, page) and prints one JSON line per
 // result on stdout.
 //
+// The WebGPU implementations (odeon-webgpu, tfjs-webgpu, jaxjs-webgpu; not
+// run by default) use their own counts and matmul size (--gpu-*: a software
+// adapter such as SwiftShader is slow), and are reported, not gated: a
+// failure prints a JSON line with `error` and does not fail the run.
+//
 // usage: node bench/browser_bench.mjs [--steps 50] [--warmup 10]
 //          [--mmruns 50] [--mmwarmup 5] [--impls odeon,tfjs,jaxjs]
-//          [--pages isolated,plain] [--pkg bench/pkg]
+//          [--pages isolated,plain] [--pkg bench/pkg] [--timeout 1200]
+//          [--gpu-steps 10] [--gpu-warmup 2] [--gpu-mmruns 10]
+//          [--gpu-mmwarmup 2] [--gpu-n 512]
+// e.g. node bench/browser_bench.mjs --impls odeon-webgpu,tfjs-webgpu,jaxjs-webgpu --pages isolated
 import { createServer } from "node:http";
 import { readFileSync, statSync } from "node:fs";
 import { dirname, extname, join, normalize, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
+import { CHROMIUM, CHROMIUM_ARGS } from "../e2e/chromium.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 
 function parseArgs(argv) {
-  const o = { steps: 50, warmup: 10, mmruns: 50, mmwarmup: 5, impls: "odeon,tfjs,jaxjs", pages: "isolated,plain", pkg: join(here, "pkg") };
+  const o = {
+    steps: 50,
+    warmup: 10,
+    mmruns: 50,
+    mmwarmup: 5,
+    impls: "odeon,tfjs,jaxjs",
+    pages: "isolated,plain",
+    pkg: join(here, "pkg"),
+    timeout: 1200,
+    "gpu-steps": 10,
+    "gpu-warmup": 2,
+    "gpu-mmruns": 10,
+    "gpu-mmwarmup": 2,
+    "gpu-n": 512,
+  };
   for (let i = 0; i < argv.length; i += 2) {
     const key = argv[i].replace(/^--/, "");
     if (!(key in o) || argv[i + 1] === undefined) throw new Error(`bad argument ${argv[i]} (see the header of browser_bench.mjs)`);
@@ -73,19 +97,9 @@ function serve(pkg, isolated) {
 
 async function runPage(url, timeoutMs) {
   const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    executablePath: process.env.CHROMIUM ?? CHROMIUM,
     headless: true,
-    args: [
-      "--headless=new",
-      "--no-sandbox",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-      "--disable-background-timer-throttling",
-      "--disable-renderer-backgrounding",
-    ],
+    args: ["--headless=new", ...CHROMIUM_ARGS, "--disable-background-timer-throttling", "--disable-renderer-backgrounding"],
   });
   try {
     const page = await browser.newPage();
@@ -113,15 +127,22 @@ async function main() {
   try {
     for (const p of o.pages.split(",")) {
       for (const impl of o.impls.split(",")) {
-        const url = `http://127.0.0.1:${servers[p].address().port}/index.html?impl=${impl}&steps=${o.steps}&warmup=${o.warmup}&mmruns=${o.mmruns}&mmwarmup=${o.mmwarmup}`;
+        const gpu = impl.endsWith("-webgpu");
+        const counts = gpu
+          ? `steps=${o["gpu-steps"]}&warmup=${o["gpu-warmup"]}&mmruns=${o["gpu-mmruns"]}&mmwarmup=${o["gpu-mmwarmup"]}&n=${o["gpu-n"]}`
+          : `steps=${o.steps}&warmup=${o.warmup}&mmruns=${o.mmruns}&mmwarmup=${o.mmwarmup}`;
+        const url = `http://127.0.0.1:${servers[p].address().port}/index.html?impl=${impl}&${counts}`;
         process.stderr.write(`browser_bench: ${impl} (${p} page)\n`);
+        const started = performance.now();
         try {
-          const { lines, chromium: version } = await runPage(url, 20 * 60 * 1000);
+          const { lines, chromium: version } = await runPage(url, o.timeout * 1000);
           for (const line of lines) console.log(JSON.stringify({ ...JSON.parse(line), page: p, chromium: version }));
         } catch (e) {
-          failed = true;
           process.stderr.write(`browser_bench: ${impl} (${p} page) failed: ${e.message}\n`);
+          if (gpu) console.log(JSON.stringify({ impl, bench: "page", error: e.message.split("\n")[0], page: p }));
+          else failed = true;
         }
+        process.stderr.write(`browser_bench: ${impl} (${p} page) took ${((performance.now() - started) / 1000).toFixed(1)} s\n`);
       }
     }
   } finally {

@@ -40,9 +40,9 @@ export function normalArray(next, n) {
  * The benchmark data, identical for every JS implementation: PyTorch's init
  * (W [in, out] and b [out] uniform in +-1/sqrt(in)), a fixed N(0, 1) batch x
  * [BATCH, 2] and fixed N(0, 1) targets y [BATCH, 2], and two N(0, 1)
- * MATMUL_N x MATMUL_N matrices.
+ * n x n matrices (default MATMUL_N; drawn last, so n changes nothing else).
  */
-export function makeData(seed = 0) {
+export function makeData(seed = 0, n = MATMUL_N) {
   const next = rng(seed);
   const layers = [];
   for (let i = 0; i + 1 < SIZES.length; i++) {
@@ -56,9 +56,16 @@ export function makeData(seed = 0) {
   }
   const x = normalArray(next, BATCH * SIZES[0]);
   const y = normalArray(next, BATCH * SIZES[SIZES.length - 1]);
-  const a = normalArray(next, MATMUL_N * MATMUL_N);
-  const b = normalArray(next, MATMUL_N * MATMUL_N);
+  const a = normalArray(next, n * n);
+  const b = normalArray(next, n * n);
   return { layers, x, y, a, b };
+}
+
+/** Element [0, 0] of the product of two row-major n x n matrices, in f64. */
+export function corner(a, b, n) {
+  let sum = 0;
+  for (let k = 0; k < n; k++) sum += a[k] * b[k * n];
+  return sum;
 }
 
 /**

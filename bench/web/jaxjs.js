@@ -1,8 +1,14 @@
 // jax-js (@jax-js/jax) side of the browser benchmarks: its wasm device
-// (multi-threaded when SharedArrayBuffer is available), the whole training
-// step under one jit(), Adam written out as in odeon_nn::Adam.
+// (multi-threaded when SharedArrayBuffer is available) or its webgpu device,
+// the whole training step under one jit(), Adam written out as in
+// odeon_nn::Adam.
+//
+// Every timed run waits for the device: blockUntilReady on the new
+// parameters and moments, then an async read of the loss; on WebGPU
+// (`gpu: true`) the matmul run ends with an async read of element [0, 0] of
+// the (fully computed, jit output) product.
 import { blockUntilReady, defaultDevice, init, jit, nn, numpy as np, tree, valueAndGrad } from "@jax-js/jax";
-import { BATCH, BETA1, BETA2, EPS, LR, MATMUL_N, SIZES, makeData, timeRuns } from "./common.js";
+import { BATCH, BETA1, BETA2, EPS, LR, MATMUL_N, SIZES, corner, makeData, timeRuns } from "./common.js";
 
 export async function setup() {
   const devices = await init("wasm");
@@ -10,6 +16,14 @@ export async function setup() {
   const isolated = typeof SharedArrayBuffer !== "undefined" && typeof Worker !== "undefined";
   const cores = (typeof navigator !== "undefined" && navigator.hardwareConcurrency) || 4;
   return { devices, threads: isolated ? cores : 1 };
+}
+
+/** The webgpu device; throws when jax-js cannot start it. */
+export async function setupWebgpu() {
+  const devices = await init("webgpu");
+  if (!devices.includes("webgpu")) throw new Error(`jax-js init("webgpu") started no webgpu device (devices: ${JSON.stringify(devices)})`);
+  defaultDevice("webgpu");
+  return { devices };
 }
 
 function lossFn(params, x, y) {
@@ -61,17 +75,28 @@ export async function mlpStep({ steps, warmup }) {
   return { times, loss_first: losses[0], loss_last: losses[losses.length - 1] };
 }
 
-export async function matmul({ runs, warmup }) {
-  const data = makeData(0);
-  const a = np.array(data.a).reshape([MATMUL_N, MATMUL_N]);
-  const b = np.array(data.b).reshape([MATMUL_N, MATMUL_N]);
+export async function matmul({ runs, warmup, n = MATMUL_N, gpu = false }) {
+  const data = makeData(0, n);
+  const a = np.array(data.a).reshape([n, n]);
+  const b = np.array(data.b).reshape([n, n]);
   const mm = jit((a, b) => np.matmul(a, b));
-  const times = await timeRuns(warmup, runs, async () => {
-    const c = mm(a.ref, b.ref);
-    await c.blockUntilReady();
-    c.dispose();
-    return 0;
-  });
+  let c00 = NaN;
+  const times = await timeRuns(
+    warmup,
+    runs,
+    gpu
+      ? async () => {
+          const c = mm(a.ref, b.ref);
+          c00 = (await c.slice(0, 0).data())[0];
+          return c00;
+        }
+      : async () => {
+          const c = mm(a.ref, b.ref);
+          await c.blockUntilReady();
+          c.dispose();
+          return 0;
+        },
+  );
   tree.dispose([a, b]);
-  return { times };
+  return gpu ? { times, c00, c00_ref: corner(data.a, data.b, n) } : { times };
 }

@@ -15,6 +15,6 @@ export async function mlpStep({ steps, warmup }) {
   return { times, loss_first: losses[0], loss_last: losses[1] };
 }
 
-export async function matmul({ runs, warmup }) {
-  return { times: Array.from(run_matmul(0, runs, warmup)) };
+export async function matmul({ runs, warmup, n }) {
+  return { times: Array.from(run_matmul(n ?? 0, runs, warmup)) };
 }

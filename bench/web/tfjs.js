@@ -1,9 +1,15 @@
 // TensorFlow.js side of the browser benchmarks: @tensorflow/tfjs with
 // @tensorflow/tfjs-backend-wasm (XNNPACK; SIMD, and threads when the page is
-// cross-origin isolated). Both are loaded as their UMD bundles (global `tf`)
-// by the page before this module runs. tf.js has no jit: the step is
-// `optimizer.minimize` over tf.variables, the idiomatic fast path.
-import { BATCH, BETA1, BETA2, EPS, LR, MATMUL_N, SIZES, makeData, timeRuns } from "./common.js";
+// cross-origin isolated) or @tensorflow/tfjs-backend-webgpu. They are loaded
+// as their UMD bundles (global `tf`) by the page before this module runs.
+// tf.js has no jit: the step is `optimizer.minimize` over tf.variables, the
+// idiomatic fast path.
+//
+// On wasm, results are read with dataSync(). On WebGPU (`gpu: true`) they
+// are read with `await data()`, tf.js's non-blocking read, which submits
+// every queued command first: each timed run ends when the GPU has finished
+// it and one value (the loss, or element [0, 0] of the product) is back.
+import { BATCH, BETA1, BETA2, EPS, LR, MATMUL_N, SIZES, corner, makeData, timeRuns } from "./common.js";
 
 const tf = () => globalThis.tf;
 
@@ -23,7 +29,20 @@ export async function setup(wasmPath) {
   };
 }
 
-export async function mlpStep({ steps, warmup }) {
+/** The WebGPU backend (tfjs-backend-webgpu); throws when it cannot start. */
+export async function setupWebgpu() {
+  const ok = await tf().setBackend("webgpu");
+  if (!ok || tf().getBackend() !== "webgpu") throw new Error(`tf.setBackend('webgpu') failed (backend is ${tf().getBackend()})`);
+  await tf().ready();
+  const info = tf().backend().adapterInfo;
+  return {
+    backend: tf().getBackend(),
+    version: tf().version_core,
+    tfjs_adapter: info ? { vendor: info.vendor, architecture: info.architecture } : null,
+  };
+}
+
+export async function mlpStep({ steps, warmup, gpu = false }) {
   const t = tf();
   const data = makeData(0);
   const vars = [];
@@ -45,30 +64,51 @@ export async function mlpStep({ steps, warmup }) {
     return t.mean(t.square(t.sub(h, y)));
   };
   const losses = [];
-  const step = () => {
-    const loss = opt.minimize(lossFn, true, vars);
-    const value = loss.dataSync()[0];
-    loss.dispose();
-    losses.push(value);
-    return value;
-  };
+  const step = gpu
+    ? async () => {
+        const loss = opt.minimize(lossFn, true, vars);
+        const value = (await loss.data())[0];
+        loss.dispose();
+        losses.push(value);
+        return value;
+      }
+    : () => {
+        const loss = opt.minimize(lossFn, true, vars);
+        const value = loss.dataSync()[0];
+        loss.dispose();
+        losses.push(value);
+        return value;
+      };
   const times = await timeRuns(warmup, steps, step);
   opt.dispose();
   t.dispose([...vars, x, y]);
   return { times, loss_first: losses[0], loss_last: losses[losses.length - 1] };
 }
 
-export async function matmul({ runs, warmup }) {
+export async function matmul({ runs, warmup, n = MATMUL_N, gpu = false }) {
   const t = tf();
-  const data = makeData(0);
-  const a = t.tensor2d(data.a, [MATMUL_N, MATMUL_N]);
-  const b = t.tensor2d(data.b, [MATMUL_N, MATMUL_N]);
-  const times = await timeRuns(warmup, runs, () => {
-    const c = t.matMul(a, b);
-    const v = c.dataSync()[0];
-    c.dispose();
-    return v;
-  });
+  const data = makeData(0, n);
+  const a = t.tensor2d(data.a, [n, n]);
+  const b = t.tensor2d(data.b, [n, n]);
+  let c00 = NaN;
+  const times = await timeRuns(
+    warmup,
+    runs,
+    gpu
+      ? async () => {
+          const c = t.matMul(a, b);
+          const s = t.slice(c, [0, 0], [1, 1]);
+          c00 = (await s.data())[0];
+          t.dispose([c, s]);
+          return c00;
+        }
+      : () => {
+          const c = t.matMul(a, b);
+          const v = c.dataSync()[0];
+          c.dispose();
+          return v;
+        },
+  );
   t.dispose([a, b]);
-  return { times };
+  return gpu ? { times, c00, c00_ref: corner(data.a, data.b, n) } : { times };
 }

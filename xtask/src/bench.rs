@@ -7,7 +7,14 @@
 //! 2. browser: `odeon-bench` built for wasm32 (+simd128, wasm-release) vs
 //!    tf.js (wasm backend) vs jax-js (wasm) in headless Chromium
 //!    (`bench/browser_bench.mjs`), on a cross-origin isolated page and on a
-//!    plain one.
+//!    plain one;
+//! 3. with `--webgpu` (or `--webgpu-only`, which skips 1 and 2): Odeon on
+//!    WebGPU (`odeon_gpu::Wgpu` in the same wasm module) vs tf.js
+//!    (`@tensorflow/tfjs-backend-webgpu`) vs jax-js (webgpu device) in the
+//!    same headless Chromium, on the isolated page, with the smaller counts
+//!    and matmul size of `browser_bench.mjs --gpu-*` (a software adapter
+//!    such as SwiftShader is slow). Reported, not gated: a peer that fails
+//!    gives a line with its error.
 //!
 //! Prints a markdown table, then the raw JSON lines (also written to
 //! `bench/results/latest.jsonl`).
@@ -26,7 +33,7 @@ use anyhow::{Context, Result, bail};
 use crate::tools::{self, cargo, run};
 use crate::{dist_dir, serve, workspace_root};
 
-const USAGE: &str = "usage: cargo xtask bench [--quick] [--no-native] [--no-jax] [--no-browser]\n       \
+const USAGE: &str = "usage: cargo xtask bench [--quick] [--no-native] [--no-jax] [--no-browser] [--webgpu | --webgpu-only]\n       \
                      cargo xtask bench load [--runs N]   (load time and size of dist/)";
 
 /// Entry point of `cargo xtask bench`.
@@ -34,13 +41,15 @@ pub(crate) fn bench(rest: &[String]) -> Result<()> {
     if rest.first().map(String::as_str) == Some("load") {
         return load(&rest[1..]);
     }
-    let (mut quick, mut native, mut jax, mut browser) = (false, true, true, true);
+    let (mut quick, mut native, mut jax, mut browser, mut webgpu) = (false, true, true, true, false);
     for arg in rest {
         match arg.as_str() {
             "--quick" => quick = true,
             "--no-native" => native = false,
             "--no-jax" => jax = false,
             "--no-browser" => browser = false,
+            "--webgpu" => webgpu = true,
+            "--webgpu-only" => (native, jax, browser, webgpu) = (false, false, false, true),
             other => bail!("unknown bench option `{other}`; {USAGE}"),
         }
     }
@@ -83,42 +92,65 @@ pub(crate) fn bench(rest: &[String]) -> Result<()> {
                 .args(counts(["--steps", "--warmup", "--matmul-runs", "--matmul-warmup"])),
         )?);
     }
+    if browser || webgpu {
+        build_browser_bench()?;
+    }
+    let bench_dir = root.join("bench");
     if browser {
         println!("\n==> xtask bench: browser (Odeon wasm, tf.js wasm, jax-js wasm)");
-        tools::ensure_system_packages(false)?;
-        tools::ensure_wasm_target()?;
-        tools::ensure_wasm_bindgen()?;
-        run(cargo()
-            .current_dir(&root)
-            .args(["build", "--profile", "wasm-release", "--target", "wasm32-unknown-unknown", "-p", "odeon-bench"])
-            .env("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS", "-C target-feature=+simd128"))?;
-        let wasm = target_dir().join("wasm32-unknown-unknown/wasm-release/odeon_bench.wasm");
-        run(Command::new("wasm-bindgen")
-            .args(["--target", "web", "--no-typescript", "--out-dir"])
-            .arg(root.join("bench/pkg"))
-            .arg(&wasm))?;
-        let bench_dir = root.join("bench");
-        if !bench_dir.join("node_modules/playwright-core").is_dir() {
-            run(Command::new("npm").args(["ci", "--no-audit", "--no-fund"]).current_dir(&bench_dir))?;
-        }
         lines.extend(capture(
             Command::new("node")
                 .arg(bench_dir.join("browser_bench.mjs"))
                 .args(counts(["--steps", "--warmup", "--mmruns", "--mmwarmup"])),
         )?);
     }
+    if webgpu {
+        println!("\n==> xtask bench: browser WebGPU (Odeon, tf.js, jax-js; reported, not gated)");
+        let mut cmd = Command::new("node");
+        cmd.arg(bench_dir.join("browser_bench.mjs"))
+            .args(["--impls", "odeon-webgpu,tfjs-webgpu,jaxjs-webgpu", "--pages", "isolated"]);
+        if quick {
+            cmd.args(["--gpu-steps", "2", "--gpu-warmup", "1", "--gpu-mmruns", "2", "--gpu-mmwarmup", "1", "--gpu-n", "128"]);
+        }
+        lines.extend(capture(&mut cmd)?);
+    }
 
     let results = root.join("bench/results");
     std::fs::create_dir_all(&results).with_context(|| format!("cannot create {}", results.display()))?;
     std::fs::write(results.join("latest.jsonl"), lines.join("\n") + "\n")?;
     println!("\n## Results{}\n", if quick { " (--quick: smoke run, numbers meaningless)" } else { "" });
-    println!("{}", table(&lines));
+    if browser || native || jax {
+        println!("{}", table(&lines));
+    }
+    if lines.iter().any(|l| l.contains("-webgpu")) {
+        println!("WebGPU in Chromium (reported, not gated):\n\n{}", gpu_table(&lines));
+    }
     println!("Raw output:\n\n```");
     for line in &lines {
         println!("{line}");
     }
     println!("```");
     Ok(())
+}
+
+/// Builds `odeon-bench` for wasm32 into `bench/pkg/` and installs the
+/// benchmark npm packages and Chromium.
+fn build_browser_bench() -> Result<()> {
+    let root = workspace_root();
+    tools::ensure_system_packages(false)?;
+    tools::ensure_wasm_target()?;
+    tools::ensure_wasm_bindgen()?;
+    // --lib: the native bench binary is not built for wasm32.
+    run(cargo()
+        .current_dir(&root)
+        .args(["build", "--profile", "wasm-release", "--target", "wasm32-unknown-unknown", "-p", "odeon-bench", "--lib"])
+        .env("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS", "-C target-feature=+simd128"))?;
+    let wasm = target_dir().join("wasm32-unknown-unknown/wasm-release/odeon_bench.wasm");
+    run(Command::new("wasm-bindgen")
+        .args(["--target", "web", "--no-typescript", "--out-dir"])
+        .arg(root.join("bench/pkg"))
+        .arg(&wasm))?;
+    tools::ensure_npm_ci(&root.join("bench"), "playwright-core", "the benchmark npm packages")
 }
 
 /// `cargo xtask bench load`: serve `dist/` and run `bench/load_bench.mjs`.
@@ -197,7 +229,7 @@ fn table(lines: &[String]) -> String {
         "| bench | implementation | where | threads | median ms | min ms | runs (warm-up) |\n|---|---|---|---|---|---|---|\n",
     );
     for bench in ["mlp_step", "matmul"] {
-        for v in rows.iter().filter(|v| v["bench"] == bench) {
+        for v in rows.iter().filter(|v| v["bench"] == bench && !text(v, "impl").ends_with("-webgpu")) {
             let place = match text(v, "page").as_str() {
                 "" => "native CPU".to_string(),
                 page => format!("Chromium, {page} page"),
@@ -212,6 +244,50 @@ fn table(lines: &[String]) -> String {
                 text(v, "warmup"),
             ));
         }
+    }
+    out
+}
+
+/// A markdown table of the WebGPU lines: size, adapter, timings, and the
+/// value checked (loss, or element [0, 0] of the product against f64), or
+/// the error of a peer that failed.
+fn gpu_table(lines: &[String]) -> String {
+    let rows: Vec<serde_json::Value> = lines.iter().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let text = |v: &serde_json::Value, k: &str| match &v[k] {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => String::new(),
+        other => other.to_string(),
+    };
+    let mut out = String::from(
+        "| bench | size | implementation | adapter | median ms | min ms | runs (warm-up) | check |\n|---|---|---|---|---|---|---|---|\n",
+    );
+    for v in rows.iter().filter(|v| text(v, "impl").ends_with("-webgpu")) {
+        let bench = text(v, "bench");
+        let size = match bench.as_str() {
+            "matmul" => text(v, "n"),
+            "mlp_step" => format!("batch {}", text(v, "batch")),
+            _ => String::new(),
+        };
+        let adapter = &v["adapter"];
+        let adapter = format!("{} {}", text(adapter, "vendor"), text(adapter, "architecture")).trim().to_string();
+        if !text(v, "error").is_empty() {
+            let error = text(v, "error").replace('|', "/");
+            out.push_str(&format!("| {bench} | {size} | {} | {adapter} | error: {error} | | | |\n", text(v, "impl")));
+            continue;
+        }
+        let check = if bench == "matmul" {
+            format!("c00 {} (f64 {})", text(v, "c00"), text(v, "c00_ref"))
+        } else {
+            format!("loss {} -> {}", text(v, "loss_first"), text(v, "loss_last"))
+        };
+        out.push_str(&format!(
+            "| {bench} | {size} | {} | {adapter} | {} | {} | {} ({}) | {check} |\n",
+            text(v, "impl"),
+            text(v, "median_ms"),
+            text(v, "min_ms"),
+            text(v, "runs"),
+            text(v, "warmup"),
+        ));
     }
     out
 }
