@@ -222,7 +222,10 @@ fn register_api(engine: &mut Engine) {
                 seed: to_seed(get_int(&options, "seed", 0, i64::MIN, i64::MAX)?),
             };
             let job = Job::TrainRectifiedFlow { model: model.0.borrow().clone(), target, config };
-            let JobOutput::Trained { model: trained, losses, stopped } = jobs::run(job, &should_stop)?;
+            let (trained, losses, stopped) = match jobs::run(job, &should_stop)? {
+                JobOutput::Trained { model, losses, stopped } => (model, losses, stopped),
+                JobOutput::Failed(err) => return Err(method_error(err)),
+            };
             *model.0.borrow_mut() = trained;
             if let Some(err) = stopped {
                 return Err(method_error(err));
@@ -438,12 +441,6 @@ impl Session {
         };
         run.memo.push((job, output));
         self.pass(source, host)
-    }
-
-    /// Gives up a suspended cell (its job failed or was stopped); the scope
-    /// stays as the cell found it.
-    pub fn abandon_cell(&mut self) {
-        self.cell = None;
     }
 
     fn pass(&mut self, source: &str, host: Host) -> Result<CellState, RunError> {

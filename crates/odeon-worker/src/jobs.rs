@@ -132,7 +132,7 @@ mod tests {
             &stop,
         ))
         .expect("stopped cleanly");
-        let JobOutput::Trained { losses, stopped, .. } = out;
+        let JobOutput::Trained { losses, stopped, .. } = out else { panic!("{out:?}") };
         assert_eq!(losses.len(), 2 * read_every(40));
         assert_eq!(stopped, Some(MethodError::Stopped { step: 4, total: 40 }));
 
@@ -164,7 +164,7 @@ mod tests {
             }
         };
         let job = job(30);
-        let JobOutput::Trained { losses: want, model: cpu_model, .. } = run_on(&Cpu, &job, &mut |_, _, _| true).expect("cpu");
+        let Ok(JobOutput::Trained { losses: want, model: cpu_model, .. }) = run_on(&Cpu, &job, &mut |_, _, _| true) else { panic!("cpu run") };
         let reader = backend.clone();
         let out = pollster::block_on(drive_job(
             &backend,
@@ -177,7 +177,7 @@ mod tests {
             &|| false,
         ))
         .expect("gpu");
-        let JobOutput::Trained { losses, model, .. } = out;
+        let JobOutput::Trained { losses, model, .. } = out else { panic!("{out:?}") };
         let worst = losses.iter().zip(&want).map(|(a, b)| ((a - b) / b).abs()).fold(0.0f32, f32::max);
         assert!(losses.len() == 30 && worst < 1e-4, "losses differ by {worst:e}");
         let flat = |m: &VelocityModel| odeon_nn::Module::parameters(&m.net).iter().flat_map(|p| p.to_f32_vec().expect("cpu")).collect::<Vec<f32>>();

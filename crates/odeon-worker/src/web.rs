@@ -278,14 +278,9 @@ async fn run_cells(
                     let output = run_job(&job, requested, gpu, &mut sink, &should_stop).await;
                     let mut session = session.borrow_mut();
                     let Some(session) = session.as_mut() else { break Err(no_session()) };
-                    state = match output {
-                        Ok(output) => session.resume_cell(&cell.source, cell_host(run_id, &cell.name, stop_flag), job, output),
-                        Err(err) => {
-                            session.abandon_cell();
-                            let stopped = matches!(err, odeon_methods::MethodError::Stopped { .. });
-                            Err(RunError { message: err.to_string(), line: None, stopped })
-                        }
-                    };
+                    // A failed job fails its call, at the call's line.
+                    let output = output.unwrap_or_else(JobOutput::Failed);
+                    state = session.resume_cell(&cell.source, cell_host(run_id, &cell.name, stop_flag), job, output);
                 }
             }
         };

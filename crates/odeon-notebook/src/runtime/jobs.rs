@@ -14,8 +14,9 @@
 //!   to the host ([`CellState::NeedsJob`]). The host runs the job
 //!   asynchronously (the worker queues the training steps on WebGPU and reads
 //!   the losses in batches) and calls [`Session::resume_cell`] with its
-//!   output; the cell then runs again from the top, and this time the call
-//!   returns the stored output at once. Scripts are deterministic (every
+//!   output (or its error, [`JobOutput::Failed`]); the cell then runs again
+//!   from the top, and this time the call returns the stored output (or
+//!   raises the error at its line) at once. Scripts are deterministic (every
 //!   random draw is seeded), so the replay takes exactly the same path; the
 //!   outputs the first pass already sent are not sent again.
 //!
@@ -93,6 +94,9 @@ pub enum JobOutput {
         /// steps taken so far, as on the CPU).
         stopped: Option<MethodError>,
     },
+    /// The job failed (bad settings, divergence): the replayed call raises
+    /// this error at its own line, as it would have on the CPU.
+    Failed(MethodError),
 }
 
 /// A host-supplied runner for [`Compute::Sync`].
@@ -251,9 +255,11 @@ pub(crate) fn run(job: Job, should_stop: &dyn Fn() -> bool) -> Fallible<JobOutpu
                 }
             });
             match stored {
+                Some(JobOutput::Failed(err)) => Err(method_error(err)),
                 Some(output) => {
-                    let JobOutput::Trained { losses, .. } = &output;
-                    emit(loss_plot("loss", "Training loss", losses));
+                    if let JobOutput::Trained { losses, .. } = &output {
+                        emit(loss_plot("loss", "Training loss", losses));
+                    }
                     Ok(output)
                 }
                 None => Err(Box::new(EvalAltResult::ErrorTerminated(Dynamic::from(SUSPEND), Position::NONE))),

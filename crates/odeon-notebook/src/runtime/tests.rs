@@ -245,7 +245,7 @@ fn run_deferred(session: &mut Session, source: &str, events: &Rc<RefCell<Vec<Eve
     let mut state = session.start_cell(source, collect_host(Rc::clone(events), None))?;
     while let CellState::NeedsJob(job) = state {
         suspensions += 1;
-        let output = run_on(&odeon_tensor::Cpu, &job, &mut |_, _, _| true).expect("job runs");
+        let output = run_on(&odeon_tensor::Cpu, &job, &mut |_, _, _| true).unwrap_or_else(JobOutput::Failed);
         state = session.resume_cell(source, collect_host(Rc::clone(events), None), job, output)?;
     }
     Ok(suspensions)
@@ -294,6 +294,11 @@ fn a_deferred_cell_that_fails_after_its_job_reports_the_line() {
     let cell = "let model = velocity_mlp(#{ hidden: 8, layers: 1 });\nlet l = train_rectified_flow(model, eight_gaussians(), #{ steps: 3, batch: 8 });\nlet x = nope(l);";
     let err = run_deferred(&mut session, cell, &events).expect_err("unknown function");
     assert_eq!(err.line, Some(3));
+    // A job that fails (here: diverges) fails its call, at the call's line.
+    let diverging = "let model = velocity_mlp(#{ hidden: 8, layers: 1 });\nprint(1);\ntrain_rectified_flow(model, ring_mixture(8, 1.0e30, 1.0), #{ steps: 5, batch: 8 });";
+    let err = run_deferred(&mut session, diverging, &events).expect_err("diverges");
+    assert_eq!(err.line, Some(3), "{err}");
+    assert!(err.message.contains("diverged at step 0"), "{err}");
     // A job a plain run_cell cannot hand over is an error, not a hang.
     let err = session.run_cell(cell, collect_host(events, None)).expect_err("needs a host");
     assert!(err.message.contains("host"), "{err}");
