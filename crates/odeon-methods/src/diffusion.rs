@@ -255,6 +255,14 @@ pub fn sample(
 }
 
 /// What the network of a diffusion model predicts.
+///
+/// Each prediction is `skip(t) x_t + F(x_t, t)`, `F` the network: the skip
+/// term is the exact answer for standard normal data (`E[eps | x] = s x`,
+/// score `-x`, velocity `0` since `a a' + s s' = 0`), so the network only
+/// learns how the data differ from a Gaussian. Without it an `eps` network
+/// must reproduce `eps ~ x` at high noise to the precision of the small
+/// data-dependent part, and the mode weights suffer (measured: sliced W2 up
+/// to 2x a fresh target draw instead of about 1.1x).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Parameterisation {
     /// The noise `eps` (DDPM's loss).
@@ -280,6 +288,12 @@ impl Parameterisation {
 
 /// Smallest training and sampling time (the schedule's `s(t)` is 0 at 0).
 pub const T_MIN: f64 = 1e-3;
+
+/// Decay of the moving average of the weights a trained model samples with
+/// (per step; about the last 200 steps count). Averaging removes most of the
+/// step-to-step noise of the last Adam steps, which otherwise shows as
+/// mis-weighted modes.
+pub const WEIGHT_AVERAGE_DECAY: f64 = 0.995;
 
 /// A 2-D diffusion model: a time-conditioned MLP, what it predicts, and the
 /// noise schedule.
@@ -326,27 +340,41 @@ impl DiffusionModel {
         1.0 / (a * a * self.data_std * self.data_std + s * s).sqrt()
     }
 
+    /// The skip coefficient at `t` (see [`Parameterisation`]).
+    pub fn skip(&self, t: f64) -> f64 {
+        match self.parameterisation {
+            Parameterisation::Eps => self.schedule.sigma(t),
+            Parameterisation::Score => -1.0,
+            Parameterisation::Velocity => 0.0,
+        }
+    }
+
+    /// The model's prediction (eps, score or velocity) at `(x, t)`, flat.
+    pub fn predict(&self, x: &[f64], t: f64) -> Result<Vec<f64>, MethodError> {
+        let d = self.net.dim;
+        let scale = self.input_scale(t);
+        let batch = Tensor::from_shape_vec(&[x.len() / d, d], x.iter().map(|&v| (v * scale) as f32).collect())?;
+        let residual = self.net.velocity(&batch, t as f32)?.to_f64_vec()?;
+        let skip = self.skip(t);
+        Ok(residual.iter().zip(x).map(|(f, xi)| skip * xi + f).collect())
+    }
+
     /// A noise predictor on flat f64 batches, for [`sample`].
     pub fn eps_fn(&self) -> impl FnMut(&[f64], f64) -> Result<Vec<f64>, MethodError> + '_ {
-        move |x: &[f64], t: f64| {
-            let d = self.net.dim;
-            let scale = self.input_scale(t);
-            let batch = Tensor::from_shape_vec(&[x.len() / d, d], x.iter().map(|&v| (v * scale) as f32).collect())?;
-            let prediction = self.net.velocity(&batch, t as f32)?.to_f64_vec()?;
-            Ok(eps_from(self.parameterisation, &self.schedule, &prediction, x, t))
-        }
+        move |x: &[f64], t: f64| Ok(eps_from(self.parameterisation, &self.schedule, &self.predict(x, t)?, x, t))
     }
 }
 
 /// Trains `model` on draws from `data` with its parameterisation's loss:
 /// `t ~ U(T_MIN, 1)`, `x_t = a x_0 + s eps`; Adam with the learning rate
-/// cosine-decayed to 10%, as in rectified flow.
+/// cosine-decayed to 10%, as in rectified flow. The model ends with the
+/// moving average of its weights ([`WEIGHT_AVERAGE_DECAY`]).
 pub fn train(model: &mut DiffusionModel, data: &Gmm, config: &TrainConfig, monitor: &mut Monitor<'_>) -> Result<TrainReport, MethodError> {
     let d = model.net.dim;
     if data.dim() != d {
         return Err(MethodError::Config(format!("the data are {}-D but the model is {d}-D", data.dim())));
     }
-    let mut adam = AdamLoop::new(&model.net.net, config)?;
+    let mut adam = AdamLoop::new(&model.net.net, config)?.with_average(WEIGHT_AVERAGE_DECAY);
     let mut noise_rng = SeedStream::new(config.seed, "diffusion/noise");
     let mut data_rng = SeedStream::new(config.seed, "diffusion/data");
     let mut time_rng = SeedStream::new(config.seed, "diffusion/time");
@@ -364,11 +392,13 @@ pub fn train(model: &mut DiffusionModel, data: &Gmm, config: &TrainConfig, monit
         let scaled = xt.mul(&column(&|ti| model.input_scale(ti))?)?;
         let (out, leaves) = model.net.net.forward(&tape, &tape.constant(model.net.input(&scaled, &t32)?))?;
         let loss = match model.parameterisation {
-            Parameterisation::Eps => odeon_nn::mse(&out, &tape.constant(eps))?,
+            // |s x + F - eps|^2
+            Parameterisation::Eps => odeon_nn::mse(&out, &tape.constant(eps.sub(&s.mul(&xt)?)?))?,
             Parameterisation::Score => {
-                // s^2 |score - (-eps / s)|^2 = |s score + eps|^2.
+                // s^2 |score_hat - (-eps / s)|^2 with score_hat = -x + F:
+                // |s F - (s x - eps)|^2.
                 let scaled = out.mul(&tape.constant(s.clone()))?;
-                odeon_nn::mse(&scaled, &tape.constant(eps.scale(-1.0)?))?
+                odeon_nn::mse(&scaled, &tape.constant(s.mul(&xt)?.sub(&eps)?))?
             }
             Parameterisation::Velocity => {
                 let da = column(&|ti| -0.5 * sc.beta(ti) * sc.alpha(ti))?;
@@ -379,6 +409,7 @@ pub fn train(model: &mut DiffusionModel, data: &Gmm, config: &TrainConfig, monit
         };
         adam.finish(step, &tape, &loss, &leaves, &mut model.net.net, monitor)?;
     }
+    adam.use_average(&mut model.net.net)?;
     Ok(adam.report())
 }
 #[cfg(test)]
@@ -447,6 +478,35 @@ mod tests {
             assert!(nfe == 8 && samples.iter().all(|v| v.is_finite()));
         }
         assert!(Parameterisation::from_name("x0").is_err());
+    }
+
+    /// The catalogue's first criterion: eps, score and velocity models
+    /// trained on the same data (3x128 SiLU MLP, 3000 Adam steps of 256)
+    /// sample, with DPM-Solver-2 at 20 NFE, at the level of a fresh target
+    /// draw (2000 points; sliced W2 at most 1.5x, both averaged over 8
+    /// reference draws), on three seeds. Measured: 0.92 to 1.34x (with 2000
+    /// steps one of the nine reached 1.63x).
+    #[test]
+    #[cfg_attr(debug_assertions, ignore = "training: run with --release")]
+    fn three_parameterisations_sample_at_the_level_of_a_fresh_draw() {
+        let data = Gmm::ring(8, 4.0, 0.3).expect("ring");
+        for seed in [0u64, 1, 2] {
+            for p in [Parameterisation::Eps, Parameterisation::Score, Parameterisation::Velocity] {
+                let net = crate::rectified_flow::VelocityModel::new(2, 128, 3, odeon_nn::Activation::Silu, seed).expect("net");
+                let mut model = DiffusionModel::new(net, p, 1.0);
+                let config = TrainConfig { steps: 3000, batch: 256, lr: 3e-3, seed: seed + 10 };
+                train(&mut model, &data, &config, &mut |_, _, _| true).expect("trains");
+                let mut rng = SeedStream::new(seed, "test/quality");
+                let (n, pairs) = (2000, 8);
+                let x1 = rng.normal_tensor(&[n, 2]).to_f64_vec().expect("noise");
+                let (xs, nfe) = sample(&model.schedule, Sampler::DpmSolver2, 10, T_MIN, &x1, &mut model.eps_fn()).expect("samples");
+                assert_eq!(nfe, 20);
+                let xs = Tensor::from_f64(&[n, 2], xs).and_then(|t| t.cast(odeon_tensor::DType::F32)).expect("tensor");
+                let (w2, floor) = crate::metrics::sliced_w2_with_floor(&xs, &mut |k| data.sample(k, &mut rng), pairs, 7).expect("metric");
+                eprintln!("seed {seed} {p:?}: sliced W2 {w2:.4}, fresh draw {floor:.4}, ratio {:.2}", w2 / floor);
+                assert!(w2 <= 1.5 * floor, "seed {seed} {p:?}: {w2} vs a fresh draw's {floor}");
+            }
+        }
     }
 
     #[test]

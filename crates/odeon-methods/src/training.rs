@@ -23,6 +23,8 @@ pub(crate) struct AdamLoop<B: Backend = Cpu> {
     params: Vec<Tensor<B>>,
     losses: Vec<f32>,
     config: TrainConfig,
+    /// Decay and running average of the parameters, when kept.
+    ema: Option<(f64, Vec<Tensor<B>>)>,
 }
 
 /// Checks the settings every trainer shares.
@@ -45,7 +47,24 @@ impl<B: Backend> AdamLoop<B> {
             params: net.parameters(),
             losses: Vec::with_capacity(config.steps),
             config: *config,
+            ema: None,
         })
+    }
+
+    /// Also keeps an exponential moving average of the parameters
+    /// (`ema <- decay ema + (1 - decay) params` after every step), which
+    /// [`AdamLoop::use_average`] puts into the network at the end.
+    pub(crate) fn with_average(mut self, decay: f64) -> Self {
+        self.ema = Some((decay, self.params.clone()));
+        self
+    }
+
+    /// Puts the moving average (if kept) into `net`.
+    pub(crate) fn use_average(&self, net: &mut Mlp<B>) -> Result<(), MethodError> {
+        if let Some((_, average)) = &self.ema {
+            net.set_parameters(average)?;
+        }
+        Ok(())
     }
 
     /// Sets the learning rate of `step`: cosine-decayed to 10% over the run.
@@ -83,6 +102,11 @@ impl<B: Backend> AdamLoop<B> {
             return Err(MethodError::Diverged { step, loss: loss_value });
         }
         self.update(tape, loss, leaves, net)?;
+        if let Some((decay, average)) = &mut self.ema {
+            for (a, p) in average.iter_mut().zip(&self.params) {
+                *a = a.scale(*decay)?.add(&p.scale(1.0 - *decay)?)?;
+            }
+        }
         self.record(step, loss_value, monitor)
     }
 
