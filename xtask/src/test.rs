@@ -107,6 +107,29 @@ fn e2e() -> Result<()> {
     }
     std::fs::write(&reference, &output.stdout).with_context(|| format!("cannot write {}", reference.display()))?;
 
+    // Every shipped notebook at the `ci` profile natively: the browser runs
+    // must give the same metrics (`e2e/tests/notebooks.test.mjs`). A failed
+    // criterion at `ci` exits 1 and is expected; a missing file is not.
+    let cli_dir = root.join("target").join("e2e-cli");
+    std::fs::create_dir_all(&cli_dir).with_context(|| format!("cannot create {}", cli_dir.display()))?;
+    let notebooks = std::fs::read_dir(root.join("public").join("notebooks")).context("cannot list public/notebooks")?;
+    for entry in notebooks {
+        let path = entry?.path();
+        let Some(id) = path.file_stem().and_then(|s| s.to_str()).filter(|_| path.extension().is_some_and(|e| e == "md")) else { continue };
+        let out = cli_dir.join(format!("{id}.json"));
+        let _ = std::fs::remove_file(&out);
+        let status = tools::cargo()
+            .current_dir(&root)
+            .args(["run", "--quiet", "--release", "-p", "odeon-cli", "--", "run", id, "--profile", "ci", "--backend", "cpu", "--no-plots", "--metrics-json"])
+            .arg(&out)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .with_context(|| format!("cannot run odeon run {id}"))?;
+        if !out.is_file() {
+            bail!("odeon run {id} --profile ci wrote no metrics ({status})");
+        }
+    }
+
     let isolated = serve::start(&dist, 0, true)?;
     let plain = serve::start(&dist, 0, false)?;
     let url = format!("http://127.0.0.1:{}/", isolated.port());
@@ -118,7 +141,8 @@ fn e2e() -> Result<()> {
         .args(["--test", "--test-concurrency=1"])
         .env("ODEON_URL", &url)
         .env("ODEON_URL_NO_ISOLATION", &url_plain)
-        .env("ODEON_REFERENCE", &reference);
+        .env("ODEON_REFERENCE", &reference)
+        .env("ODEON_CLI_METRICS", &cli_dir);
     if let Ok(filter) = std::env::var("ODEON_E2E_FILTER")
         && !filter.is_empty()
     {

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 fn usage() -> &'static str {
-    "usage: odeon run <notebook id | file.md | share link> [--profile ci|default|big] [--backend auto|cpu|webgpu]\n                  [--plots DIR | --no-plots]\n       odeon list\n       odeon api        (the script API reference, as Markdown)\n\n`run` writes every plot as SVG into DIR (default: odeon-plots/<notebook id>) and exits\nwith status 1 when a cell fails or a success criterion is not met. `--backend` overrides the\nnotebook's `backend:` (default auto): webgpu trains on the native GPU (Vulkan, Metal, DX12)."
+    "usage: odeon run <notebook id | file.md | share link> [--profile ci|default|big] [--backend auto|cpu|webgpu]\n                  [--plots DIR | --no-plots] [--metrics-json FILE]\n       odeon list\n       odeon api        (the script API reference, as Markdown)\n\n`run` writes every plot as SVG into DIR (default: odeon-plots/<notebook id>) and exits\nwith status 1 when a cell fails or a success criterion is not met. `--backend` overrides the\nnotebook's `backend:` (default auto): webgpu trains on the native GPU (Vulkan, Metal, DX12)."
 }
 
 fn option<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
@@ -49,6 +49,9 @@ fn main() -> ExitCode {
             for c in &report.criteria {
                 println!("  {:>10}  {}", c.cell, c.text);
             }
+        }
+        if let Some(path) = option(&args, "--metrics-json") {
+            std::fs::write(path, report.metrics_json()).map_err(|e| anyhow::anyhow!("cannot write {path}: {e}"))?;
         }
         if !args.iter().any(|a| a == "--no-plots") {
             let id = odeon_notebook::Notebook::parse(&request.text).map(|nb| nb.meta.id).unwrap_or_else(|_| "notebook".into());

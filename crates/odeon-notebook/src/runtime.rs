@@ -23,6 +23,7 @@ use rhai::{Array, Dynamic, Engine, EvalAltResult, Map, Position, Scope};
 
 use crate::events::Event;
 
+mod diffusion;
 mod jobs;
 mod outputs;
 mod solvers;
@@ -301,6 +302,7 @@ fn register_api(engine: &mut Engine) {
     });
     outputs::register(engine);
     solvers::register(engine);
+    diffusion::register(engine);
 }
 
 /// Cell centres of an `n` x `n` grid over `[-extent, extent]^2`, row by row

@@ -6,8 +6,10 @@
 use crate::{FormatError, Notebook};
 
 /// `(id, file text)` of every shipped notebook, in gallery order.
-pub const SHIPPED: &[(&str, &str)] =
-    &[("rectified-flow", include_str!("../../../public/notebooks/rectified-flow.md"))];
+pub const SHIPPED: &[(&str, &str)] = &[
+    ("rectified-flow", include_str!("../../../public/notebooks/rectified-flow.md")),
+    ("diffusion-principles", include_str!("../../../public/notebooks/diffusion-principles.md")),
+];
 
 /// The shipped text of notebook `id`.
 pub fn text(id: &str) -> Option<&'static str> {

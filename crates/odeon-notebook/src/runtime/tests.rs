@@ -303,3 +303,28 @@ fn a_deferred_cell_that_fails_after_its_job_reports_the_line() {
     let err = session.run_cell(cell, collect_host(events, None)).expect_err("needs a host");
     assert!(err.message.contains("host"), "{err}");
 }
+
+#[test]
+fn diffusion_functions_run_and_reject_mistakes_in_words() {
+    let events = Rc::new(RefCell::new(Vec::new()));
+    let mut session = Session::new(0, "ci");
+    let setup = "let data = gaussian_ring(8, 4.0, 0.3);\nlet m = diffusion_mlp(#{ parameterisation: \"velocity\", hidden: 16, layers: 1, seed: 1 });\nlet l = train_diffusion(m, data, #{ steps: 5, batch: 16 });\nlet xs = sample_diffusion(m, gaussian_noise(50, 2, 3), #{ sampler: \"heun\", steps: 3 });\nlet q = fresh_draw_w2(sample_exact_score(data, gaussian_noise(50, 2, 4), #{ steps: 5 }), data, 1);\nlet nll = exact_score_nll(data, data.sample(2, 5));\nmetric(\"nfe\", sampler_nfe(\"dpm2\", 5));\nmetric(\"gap\", (nll.pf_ode[0] - nll.exact[0]).abs());";
+    session.run_cell(setup, collect_host(Rc::clone(&events), None)).expect("runs");
+    let evs = events.borrow();
+    assert!(evs.contains(&Event::Metric { name: "nfe".into(), value: 10.0 }));
+    assert!(evs.iter().any(|e| matches!(e, Event::Metric { name, value } if name == "gap" && *value < 1e-6)));
+    assert_eq!(evs.iter().filter(|e| matches!(e, Event::Progress { .. })).count(), 5);
+    drop(evs);
+    for (script, message) in [
+        ("diffusion_mlp(#{ parameterisation: \"x0\" })", "unknown parameterisation \"x0\""),
+        ("sample_diffusion(m, gaussian_noise(5, 2, 0), #{ sampler: \"rk45\" })", "unknown sampler \"rk45\""),
+        ("sample_diffusion(m, gaussian_noise(5, 3, 0), #{})", "works on 2-D points"),
+        ("fresh_draw_w2(gaussian_noise(5, 3, 0), data, 0)", "the mixture is 2-D"),
+        ("exact_score_nll(data, data.sample(1001, 0))", "at most 1000 points"),
+        ("gaussian_ring(0, 1.0, 1.0)", "between 1 and 64 modes"),
+        ("train_diffusion(m, data, #{ stepz: 3 })", "unknown setting `stepz`"),
+    ] {
+        let err = session.run_cell(script, collect_host(Rc::clone(&events), None)).expect_err(script);
+        assert!(err.message.contains(message), "{script}: {err}");
+    }
+}

@@ -1,0 +1,88 @@
+// Every shipped notebook at the `ci` profile in Chromium, as a person would
+// run it (open it, pick the ci profile, Run all): every cell finishes, the
+// expected plots and tables appear, and every metric equals the native
+// CLI's run of the same notebook, profile and seed (`cargo xtask e2e` runs
+// `odeon run <id> --profile ci --backend cpu --metrics-json` first and
+// points ODEON_CLI_METRICS at the files). The CPU backend is meant to be
+// deterministic across targets (seeded streams, odeon-tensor's own exp,
+// libm everywhere else): rectified flow is bit-identical (1e-12 allows for
+// the JSON round trip). Diffusion training is not yet: two of its three
+// final losses differ in the last f32 bit between the wasm and the native
+// build (measured 9e-8 relative after 150 steps; the cause is not found
+// yet), so its metrics are held to 1e-5 relative.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { launchBrowser, openPage, closePage, assertNoErrors, screenshot } from '../lib.mjs';
+
+let browser;
+before(async () => { browser = await launchBrowser(); });
+after(async () => { await browser?.close(); });
+
+// Per notebook: the plots (by key) and tables each cell must show.
+const NOTEBOOKS = {
+  'rectified-flow': {
+    tolerance: 1e-12,
+    plots: { data: ['Target', 'Target density'], train: ['loss'], sample: ['Samples over the target'] },
+    tables: { steps: 1 },
+  },
+  'diffusion-principles': {
+    tolerance: 1e-5,
+    plots: {
+      data: ['Target density'],
+      samplers: ['NFE vs sliced W2, exact score'],
+      'train-eps': ['loss'],
+      'train-score': ['loss'],
+      'train-velocity': ['loss'],
+      sample: ['Samples of the three models over the target'],
+    },
+    tables: { likelihood: 1, 'learned-nfe': 1 },
+  },
+};
+
+function cliMetrics(id) {
+  const dir = process.env.ODEON_CLI_METRICS;
+  assert.ok(dir, 'ODEON_CLI_METRICS is set by cargo xtask e2e');
+  return JSON.parse(readFileSync(join(dir, `${id}.json`), 'utf8'));
+}
+
+for (const [id, expected] of Object.entries(NOTEBOOKS)) {
+  test(`${id} at the ci profile matches the native CLI and shows its plots`, { timeout: 300_000 }, async () => {
+    const page = await openPage(browser, `#/nb/${id}`);
+    await page.selectOption('#profile', 'ci');
+    await page.click('#run-all');
+    await page.waitForFunction(() => window.__odeon.lastRun && window.__odeon.lastRun.done === true, null, { timeout: 280_000 });
+    const statuses = await page.$$eval('section.cell', (cells) => cells.map((c) => [c.dataset.cell, c.dataset.status]));
+    for (const [cell, status] of statuses) {
+      assert.equal(status, 'done', `${id}: cell ${cell} ended ${status}`);
+    }
+    for (const [cell, keys] of Object.entries(expected.plots)) {
+      for (const key of keys) {
+        const svg = page.locator(`[data-cell="${cell}"] figure.plot[data-key="${key}"] svg`);
+        assert.ok(await svg.count() > 0, `${id}: cell ${cell} shows plot ${key}`);
+      }
+    }
+    for (const [cell, count] of Object.entries(expected.tables)) {
+      assert.ok(await page.locator(`[data-cell="${cell}"] table`).count() >= count, `${id}: cell ${cell} shows a table`);
+    }
+    const browserMetrics = await page.evaluate(() => JSON.parse(JSON.stringify(window.__odeon.metrics)));
+    const native = cliMetrics(id);
+    let compared = 0;
+    const mismatches = [];
+    for (const [cell, metrics] of Object.entries(native)) {
+      for (const [name, value] of Object.entries(metrics)) {
+        const got = browserMetrics[cell]?.[name];
+        if (!(Number.isFinite(got) && Math.abs(got - value) <= expected.tolerance * Math.max(1, Math.abs(value)))) {
+          mismatches.push(`${cell} / ${name}: browser ${got}, native ${value}`);
+        }
+        compared++;
+      }
+    }
+    assert.deepEqual(mismatches, [], `${id}: metrics differ from the native CLI`);
+    assert.ok(compared >= 3, `${id}: only ${compared} metrics compared`);
+    await screenshot(page, `notebook-${id}-ci`);
+    assertNoErrors(page);
+    await closePage(page);
+  });
+}
