@@ -6,10 +6,11 @@
 // points ODEON_CLI_METRICS at the files). The CPU backend is meant to be
 // deterministic across targets (seeded streams, odeon-tensor's own exp,
 // libm everywhere else): rectified flow is bit-identical (1e-12 allows for
-// the JSON round trip). Diffusion training is not yet: two of its three
-// final losses differ in the last f32 bit between the wasm and the native
-// build (measured 9e-8 relative after 150 steps; the cause is not found
-// yet), so its metrics are held to 1e-5 relative.
+// the JSON round trip). Diffusion training is not: two of its three final
+// losses differ in the last f32 bit between the wasm and the native build
+// (measured 9e-8 relative after 150 steps), most likely the documented
+// exception (ARCHITECTURE.md, Determinism: native matrix products use FMA
+// kernels, wasm ones do not), so its metrics are held to 1e-5 relative.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
