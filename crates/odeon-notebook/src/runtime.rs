@@ -150,6 +150,30 @@ fn to_seed(seed: i64) -> u64 {
     seed as u64
 }
 
+/// The 2-D time-conditioned MLP of `velocity_mlp` and `diffusion_mlp`
+/// from `hidden`, `layers`, `activation` and `seed` (keys already checked).
+fn velocity_net(options: &Map) -> Fallible<VelocityModel> {
+    let hidden = get_int(options, "hidden", 128, 1, 4096)? as usize;
+    let layers = get_int(options, "layers", 3, 1, 16)? as usize;
+    let seed = to_seed(get_int(options, "seed", 0, i64::MIN, i64::MAX)?);
+    let activation = match options.get("activation") {
+        None => Activation::Silu,
+        Some(name) => Activation::from_name(&name.to_string()).map_err(|e| script_error(e.to_string()))?,
+    };
+    VelocityModel::new(2, hidden, layers, activation, seed).map_err(method_error)
+}
+
+/// The `#{ steps, batch, lr, seed }` every training function takes.
+fn train_config(options: &Map, what: &str, default_steps: i64) -> Fallible<TrainConfig> {
+    check_keys(options, &["steps", "batch", "lr", "seed"], what)?;
+    Ok(TrainConfig {
+        steps: get_int(options, "steps", default_steps, 1, 1_000_000)? as usize,
+        batch: get_int(options, "batch", 256, 1, 65_536)? as usize,
+        lr: get_float(options, "lr", 3e-3)? as f32,
+        seed: to_seed(get_int(options, "seed", 0, i64::MIN, i64::MAX)?),
+    })
+}
+
 fn points_xy(points: &Tensor) -> (Vec<f32>, Vec<f32>) {
     let d = points.shape().get(1).copied().unwrap_or(1).max(1);
     let data = points.to_f32_vec().unwrap_or_default();
@@ -200,28 +224,13 @@ fn register_api(engine: &mut Engine) {
 
     engine.register_fn("velocity_mlp", |options: Map| -> Fallible<Model> {
         check_keys(&options, &["hidden", "layers", "activation", "seed"], "velocity_mlp")?;
-        let hidden = get_int(&options, "hidden", 128, 1, 4096)?;
-        let layers = get_int(&options, "layers", 3, 1, 16)?;
-        let seed = get_int(&options, "seed", 0, i64::MIN, i64::MAX)?;
-        let activation = match options.get("activation") {
-            None => Activation::Silu,
-            Some(name) => Activation::from_name(&name.to_string()).map_err(|e| script_error(e.to_string()))?,
-        };
-        let model = VelocityModel::new(2, hidden as usize, layers as usize, activation, to_seed(seed))
-            .map_err(method_error)?;
-        Ok(Model(Rc::new(RefCell::new(model))))
+        Ok(Model(Rc::new(RefCell::new(velocity_net(&options)?))))
     });
 
     engine.register_fn(
         "train_rectified_flow",
         |model: Model, target: RingMixture, options: Map| -> Fallible<Array> {
-            check_keys(&options, &["steps", "batch", "lr", "seed"], "train_rectified_flow")?;
-            let config = TrainConfig {
-                steps: get_int(&options, "steps", 1000, 1, 1_000_000)? as usize,
-                batch: get_int(&options, "batch", 256, 1, 65_536)? as usize,
-                lr: get_float(&options, "lr", 3e-3)? as f32,
-                seed: to_seed(get_int(&options, "seed", 0, i64::MIN, i64::MAX)?),
-            };
+            let config = train_config(&options, "train_rectified_flow", 1000)?;
             let job = Job::TrainRectifiedFlow { model: model.0.borrow().clone(), target, config };
             let (trained, losses, stopped) = match jobs::run(job, &should_stop)? {
                 JobOutput::Trained { model, losses, stopped } => (model, losses, stopped),

@@ -8,13 +8,11 @@ use std::rc::Rc;
 
 use odeon_methods::diffusion::{self, DiffusionModel, Parameterisation, Sampler, T_MIN, VpSchedule};
 use odeon_methods::gmm::Gmm;
-use odeon_methods::rectified_flow::{TrainConfig, VelocityModel};
-use odeon_nn::Activation;
 use odeon_tensor::{SeedStream, Tensor};
 use rhai::{Array, Dynamic, Engine, Map};
 
 use super::jobs::TrainingProgress;
-use super::{Fallible, Points, check_keys, emit, float_array, get_float, get_int, grid_map, grid_points, method_error, script_error, should_stop, to_seed};
+use super::{Fallible, Points, check_keys, emit, float_array, get_float, get_int, grid_map, grid_points, method_error, script_error, should_stop, to_seed, train_config, velocity_net};
 
 /// A Gaussian mixture in scripts.
 #[derive(Debug, Clone)]
@@ -92,24 +90,10 @@ pub(crate) fn register(engine: &mut Engine) {
             None => Parameterisation::Eps,
             Some(name) => Parameterisation::from_name(&name.to_string()).map_err(method_error)?,
         };
-        let hidden = get_int(&options, "hidden", 128, 1, 4096)? as usize;
-        let layers = get_int(&options, "layers", 3, 1, 16)? as usize;
-        let seed = to_seed(get_int(&options, "seed", 0, i64::MIN, i64::MAX)?);
-        let activation = match options.get("activation") {
-            None => Activation::Silu,
-            Some(name) => Activation::from_name(&name.to_string()).map_err(|e| script_error(e.to_string()))?,
-        };
-        let net = VelocityModel::new(2, hidden, layers, activation, seed).map_err(method_error)?;
-        Ok(Diffusion(Rc::new(RefCell::new(DiffusionModel::new(net, parameterisation, 1.0)))))
+        Ok(Diffusion(Rc::new(RefCell::new(DiffusionModel::new(velocity_net(&options)?, parameterisation, 1.0)))))
     });
     engine.register_fn("train_diffusion", |model: Diffusion, data: Mixture, options: Map| -> Fallible<Array> {
-        check_keys(&options, &["steps", "batch", "lr", "seed"], "train_diffusion")?;
-        let config = TrainConfig {
-            steps: get_int(&options, "steps", 2000, 1, 1_000_000)? as usize,
-            batch: get_int(&options, "batch", 256, 1, 65_536)? as usize,
-            lr: get_float(&options, "lr", 3e-3)? as f32,
-            seed: to_seed(get_int(&options, "seed", 0, i64::MIN, i64::MAX)?),
-        };
+        let config = train_config(&options, "train_diffusion", 2000)?;
         let mut progress = TrainingProgress::new(config.steps);
         let mut sink = emit;
         let report = diffusion::train(&mut model.0.borrow_mut(), &data.0, &config, &mut |step, total, loss| {
