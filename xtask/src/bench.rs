@@ -217,14 +217,23 @@ fn capture(cmd: &mut Command) -> Result<Vec<String>> {
     Ok(lines)
 }
 
-/// A markdown table of the JSON lines, grouped by benchmark.
-fn table(lines: &[String]) -> String {
-    let rows: Vec<serde_json::Value> = lines.iter().filter_map(|l| serde_json::from_str(l).ok()).collect();
-    let text = |v: &serde_json::Value, k: &str| match &v[k] {
+/// The JSON lines a benchmark printed (other lines are skipped).
+fn parse_rows(lines: &[String]) -> Vec<serde_json::Value> {
+    lines.iter().filter_map(|l| serde_json::from_str(l).ok()).collect()
+}
+
+/// Field `k` of a result row as table text (strings bare, missing empty).
+fn text(v: &serde_json::Value, k: &str) -> String {
+    match &v[k] {
         serde_json::Value::String(s) => s.clone(),
         serde_json::Value::Null => String::new(),
         other => other.to_string(),
-    };
+    }
+}
+
+/// A markdown table of the JSON lines, grouped by benchmark.
+fn table(lines: &[String]) -> String {
+    let rows = parse_rows(lines);
     let mut out = String::from(
         "| bench | implementation | where | threads | median ms | min ms | runs (warm-up) |\n|---|---|---|---|---|---|---|\n",
     );
@@ -252,12 +261,7 @@ fn table(lines: &[String]) -> String {
 /// value checked (loss, or element [0, 0] of the product against f64), or
 /// the error of a peer that failed.
 fn gpu_table(lines: &[String]) -> String {
-    let rows: Vec<serde_json::Value> = lines.iter().filter_map(|l| serde_json::from_str(l).ok()).collect();
-    let text = |v: &serde_json::Value, k: &str| match &v[k] {
-        serde_json::Value::String(s) => s.clone(),
-        serde_json::Value::Null => String::new(),
-        other => other.to_string(),
-    };
+    let rows = parse_rows(lines);
     let mut out = String::from(
         "| bench | size | implementation | adapter | median ms | min ms | runs (warm-up) | check |\n|---|---|---|---|---|---|---|---|\n",
     );
