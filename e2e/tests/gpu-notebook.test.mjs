@@ -30,6 +30,8 @@ async function trainCell(page) {
     text: await page.locator('[data-cell=train] .outputs').innerText(),
     loss: await page.evaluate(() => window.__odeon.metrics?.train?.['final loss']),
     w2: await page.evaluate(() => window.__odeon.metrics?.sample?.['sliced W2 (samples)']),
+    reflowText: await page.locator('[data-cell=reflow-pp] .outputs').innerText(),
+    reflowLoss: await page.evaluate(() => window.__odeon.metrics?.['reflow-pp']?.['2-RF++ final loss (pseudo-Huber)']),
   };
 }
 
@@ -49,6 +51,9 @@ test('the rectified-flow notebook trains on WebGPU and matches the CPU', { timeo
   assert.match(gpu.text, /Training on WebGPU \(.*swiftshader.*\): WebGPU was requested/i);
   assert.equal(await page.locator('[data-cell=train] progress').getAttribute('value'), '150');
   assert.equal(await page.locator('[data-cell=adaptive]').getAttribute('data-status'), 'done', 'later cells use the GPU-trained model');
+  // The reflow with the ++ objective (pairs, U-shaped times, pseudo-Huber) trains on WebGPU too.
+  assert.match(gpu.reflowText, /Training on WebGPU/i);
+  assert.equal(await page.locator('[data-cell=straightness]').getAttribute('data-status'), 'done');
   await page.locator('[data-cell=train]').scrollIntoViewIfNeeded();
   await screenshot(page, 'gpu-notebook');
 
@@ -75,6 +80,8 @@ test('the rectified-flow notebook trains on WebGPU and matches the CPU', { timeo
   assert.ok(Number.isFinite(gpu.loss) && Number.isFinite(cpu.loss));
   assert.ok(relative <= TOLERANCE, `final loss differs by ${relative} relative`);
   assert.ok(Math.abs(gpu.w2 - cpu.w2) <= 1e-3 * cpu.w2, `sliced W2 ${gpu.w2} vs ${cpu.w2}`);
+  const reflowRelative = Math.abs(gpu.reflowLoss - cpu.reflowLoss) / Math.abs(cpu.reflowLoss);
+  assert.ok(reflowRelative <= 1e-3, `2-RF++ final loss WebGPU ${gpu.reflowLoss} vs CPU ${cpu.reflowLoss}`);
   assertNoErrors(page);
   await closePage(page);
 });

@@ -26,11 +26,12 @@ async function setCellSource(page, cell, text) {
   await page.waitForFunction(([c, t]) => window.__odeon.sources[c] === t, [cell, text]);
 }
 
-/** Replaces the default training steps (2000) in the train cell. */
-async function setTrainingSteps(page, steps) {
+/** Replaces the training steps of a profile (default 2000, ci 150) in the train cell. */
+async function setTrainingSteps(page, steps, shipped = 2000) {
   const source = await cellSource(page, 'train');
-  assert.match(source, /\b2000\b/, 'the shipped train cell sets 2000 steps');
-  await setCellSource(page, 'train', source.replace(/\b2000\b/, String(steps)));
+  const pattern = new RegExp(`\\b${shipped}\\b`);
+  assert.match(source, pattern, `the shipped train cell sets ${shipped} steps`);
+  await setCellSource(page, 'train', source.replace(pattern, String(steps)));
 }
 
 async function runAllAndWait(page, timeout = 180_000) {
@@ -80,7 +81,10 @@ test('gallery -> edit -> run -> live plots -> downloads -> share link reproduces
   assert.ok(await page.locator('.prose math').count() > 3, 'prose math renders as MathML');
   assert.equal(await page.locator('.prose merror').count(), 0, 'no LaTeX errors in the prose');
 
-  await setTrainingSteps(page, 400);
+  // The ci profile keeps the reflow cells small; its 150 training steps
+  // become 400, enough to put samples near the target.
+  await page.selectOption('#profile', 'ci');
+  await setTrainingSteps(page, 400, 150);
   // The edited cell is marked; the others are not.
   assert.equal(await page.locator('[data-cell=train]').getAttribute('data-dirty'), 'true');
   assert.equal(await page.locator('[data-cell=sample]').getAttribute('data-dirty'), 'false');
@@ -105,8 +109,13 @@ test('gallery -> edit -> run -> live plots -> downloads -> share link reproduces
   assert.ok(await samples.locator('g[data-series=samples] circle').count() > 1000, 'samples are drawn');
   assert.ok(await page.locator('[data-cell=data] .heatmap rect').count() > 100, 'density heat map');
   assert.ok(await page.locator('[data-cell=field] g[data-series=field] line').count() >= 200, 'velocity arrows');
-  const table = page.locator('[data-cell=steps] table.data-table');
-  assert.equal(await table.locator('tbody tr').count(), 5, 'Euler steps table');
+  const table = page.locator('[data-cell=straightness] table.data-table');
+  assert.equal(await table.locator('tbody tr').count(), 3, 'straightness table: 1-RF, 2-RF, 2-RF++');
+  const oneStep = page.locator('.plot[data-key="One Euler step from the same noise"]');
+  for (const series of ['1-RF', '2-RF', '2-RF++']) {
+    assert.ok(await oneStep.locator(`g[data-series="${series}"] circle`).count() >= 300, `one-step samples of ${series}`);
+  }
+  assert.equal(await page.locator('[data-cell=one-step] tr.criterion').count(), 2, 'the ordering criteria');
   const criterion = page.locator('[data-cell=sample] tr.criterion');
   assert.match(await criterion.innerText(), /Criterion: sliced W2 at most 1\.5x/);
   assert.match(await criterion.getAttribute('data-passed'), /^(true|false)$/);

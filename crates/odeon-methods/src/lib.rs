@@ -12,6 +12,7 @@
 pub mod data;
 pub mod diffusion;
 pub mod gmm;
+pub mod interpolants;
 pub mod metrics;
 pub mod rectified_flow;
 mod training;

@@ -5,13 +5,17 @@
 //! the interpolant `x_t = (1 - t) x0 + t x1` with `t ~ U(0, 1)`. Sampling
 //! integrates `dx/dt = v(x, t)` from `t = 0` (noise) to `t = 1` (data).
 //!
-//! This is the 1-rectified flow; reflow and the "++" training choices
-//! (U-shaped timestep density, pseudo-Huber loss) come with the rectified-flow
-//! notebook issue.
+//! Reflow ([`Coupling::Pairs`]) trains again on pairs `(z, ODE(z))`
+//! produced by a trained flow ([`reflow_pairs`]): the pairs no longer
+//! cross, so the new flow's paths are straighter ([`straightness`]) and
+//! few-step sampling improves. The "++" choices of Lee et al. are
+//! [`TimeSampling::UShaped`] (more training near both ends, where one- and
+//! two-step samplers evaluate the field) and [`FlowLoss::PseudoHuber`].
 
 use odeon_autodiff::Tape;
 use odeon_nn::{Activation, Mlp, Module};
 use odeon_tensor::{Backend, Cpu, SeedStream, Tensor};
+use std::rc::Rc;
 
 use crate::data::RingMixture;
 use crate::training::AdamLoop;
@@ -81,6 +85,238 @@ impl VelocityModel {
     }
 }
 
+/// Where training times `t` come from.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum TimeSampling {
+    /// `t ~ U(0, 1)`.
+    Uniform,
+    /// The U-shaped density of rectified flow++,
+    /// `p(t) = a (e^{a t} + e^{a (1 - t)}) / (2 (e^a - 1))`: drawn as
+    /// `t = ln(1 + U (e^a - 1)) / a` and flipped to `1 - t` with
+    /// probability 1/2. The paper uses `a = 4`.
+    UShaped {
+        /// Concentration `a > 0` (larger puts more mass near 0 and 1).
+        a: f32,
+    },
+}
+
+impl TimeSampling {
+    /// Draws one time.
+    pub fn sample(&self, rng: &mut SeedStream) -> f32 {
+        match *self {
+            TimeSampling::Uniform => rng.uniform(),
+            TimeSampling::UShaped { a } => {
+                let a = f64::from(a);
+                let u = rng.uniform_f64();
+                let t = (u * a.exp_m1()).ln_1p() / a;
+                let flip = rng.uniform() < 0.5;
+                (if flip { 1.0 - t } else { t }) as f32
+            }
+        }
+    }
+
+    /// The density `p(t)` on `[0, 1]`.
+    pub fn density(&self, t: f64) -> f64 {
+        match *self {
+            TimeSampling::Uniform => 1.0,
+            TimeSampling::UShaped { a } => {
+                let a = f64::from(a);
+                a * ((a * t).exp() + (a * (1.0 - t)).exp()) / (2.0 * a.exp_m1())
+            }
+        }
+    }
+
+    /// The distribution function `P(T <= t)` on `[0, 1]`.
+    pub fn cdf(&self, t: f64) -> f64 {
+        let t = t.clamp(0.0, 1.0);
+        match *self {
+            TimeSampling::Uniform => t,
+            TimeSampling::UShaped { a } => {
+                let a = f64::from(a);
+                ((a * t).exp_m1() + a.exp() - (a * (1.0 - t)).exp()) / (2.0 * a.exp_m1())
+            }
+        }
+    }
+
+    fn check(&self) -> Result<(), MethodError> {
+        match *self {
+            TimeSampling::UShaped { a } if !(a > 0.0 && a <= 50.0) => {
+                Err(MethodError::Config(format!("the U-shaped time density needs 0 < a <= 50; got {a}")))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The regression loss on `v(x_t, t) - (x1 - x0)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlowLoss {
+    /// Mean squared error (over samples and coordinates).
+    Squared,
+    /// Pseudo-Huber per sample, `(sqrt(|d|^2 + c^2) - c) / dim` with
+    /// `c = 0.00054 dim` (rectified flow++ without LPIPS, so unweighted in
+    /// `t`): about `|d| / dim`, which grows linearly in the error rather
+    /// than quadratically, so rare large errors pull less.
+    PseudoHuber,
+}
+
+/// Which times and which loss a run trains with.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Objective {
+    /// Time density.
+    pub time: TimeSampling,
+    /// Loss.
+    pub loss: FlowLoss,
+}
+
+impl Default for Objective {
+    /// The original rectified flow: uniform times, squared error.
+    fn default() -> Self {
+        Objective { time: TimeSampling::Uniform, loss: FlowLoss::Squared }
+    }
+}
+
+impl Objective {
+    /// Rectified flow++ without LPIPS: U-shaped times (a = 4), pseudo-Huber.
+    pub fn plus_plus() -> Self {
+        Objective { time: TimeSampling::UShaped { a: 4.0 }, loss: FlowLoss::PseudoHuber }
+    }
+}
+
+/// Noise-data pairs for reflow: row `i` of `noise` flows to row `i` of `data`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pairs {
+    noise: Rc<Vec<f32>>,
+    data: Rc<Vec<f32>>,
+    dim: usize,
+}
+
+impl Pairs {
+    /// Pairs from two `[n, dim]` point sets.
+    ///
+    /// # Errors
+    ///
+    /// Different shapes, no points, or non-finite values.
+    pub fn new(noise: &Tensor, data: &Tensor) -> Result<Self, MethodError> {
+        if noise.shape().len() != 2 || noise.shape() != data.shape() || noise.shape()[0] == 0 {
+            return Err(MethodError::Config(format!(
+                "reflow pairs need noise and data of the same shape [n, dim] with n >= 1; got {:?} and {:?}",
+                noise.shape(),
+                data.shape()
+            )));
+        }
+        let (noise_v, data_v) = (noise.to_f32_vec()?, data.to_f32_vec()?);
+        if !noise_v.iter().chain(&data_v).all(|v| v.is_finite()) {
+            return Err(MethodError::Config("reflow pairs contain NaN or infinite values (did the flow diverge?)".into()));
+        }
+        Ok(Pairs { noise: Rc::new(noise_v), data: Rc::new(data_v), dim: noise.shape()[1] })
+    }
+
+    /// Number of pairs.
+    pub fn len(&self) -> usize {
+        self.noise.len() / self.dim
+    }
+
+    /// Whether there are no pairs (never, by construction).
+    pub fn is_empty(&self) -> bool {
+        self.noise.is_empty()
+    }
+
+    /// Dimension of the points.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// The noise ends, `[n, dim]`.
+    pub fn noise(&self) -> Result<Tensor, MethodError> {
+        Ok(Tensor::from_shape_vec(&[self.len(), self.dim], self.noise.to_vec())?)
+    }
+
+    /// The data ends, `[n, dim]`.
+    pub fn data(&self) -> Result<Tensor, MethodError> {
+        Ok(Tensor::from_shape_vec(&[self.len(), self.dim], self.data.to_vec())?)
+    }
+
+    /// A batch of `batch` pairs drawn uniformly with replacement.
+    fn batch(&self, batch: usize, rng: &mut SeedStream) -> Result<(Tensor, Tensor), MethodError> {
+        let (mut x0, mut x1) = (Vec::with_capacity(batch * self.dim), Vec::with_capacity(batch * self.dim));
+        for _ in 0..batch {
+            let i = rng.below(self.len()) * self.dim;
+            x0.extend_from_slice(&self.noise[i..i + self.dim]);
+            x1.extend_from_slice(&self.data[i..i + self.dim]);
+        }
+        Ok((Tensor::from_shape_vec(&[batch, self.dim], x0)?, Tensor::from_shape_vec(&[batch, self.dim], x1)?))
+    }
+}
+
+/// What a flow is trained to connect.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Coupling {
+    /// Independent noise `N(0, I)` and target draws (1-rectified flow).
+    Independent(RingMixture),
+    /// Fixed pairs from a trained flow (reflow: 2-rectified flow and up).
+    Pairs(Pairs),
+}
+
+impl From<RingMixture> for Coupling {
+    fn from(target: RingMixture) -> Self {
+        Coupling::Independent(target)
+    }
+}
+
+impl Coupling {
+    fn check(&self, dim: usize) -> Result<(), MethodError> {
+        let data_dim = match self {
+            Coupling::Independent(target) => {
+                target.validate()?;
+                2
+            }
+            Coupling::Pairs(pairs) => pairs.dim(),
+        };
+        if data_dim != dim {
+            return Err(MethodError::Config(format!("the data are {data_dim}-D but the model is {dim}-D")));
+        }
+        Ok(())
+    }
+}
+
+/// Reflow pairs: `noise` and where the flow `model` takes it with `steps`
+/// Euler steps.
+///
+/// # Errors
+///
+/// Bad step counts or shapes, or a flow that diverges.
+pub fn reflow_pairs(model: &VelocityModel, noise: &Tensor, steps: usize) -> Result<Pairs, MethodError> {
+    Pairs::new(noise, &sample(model, noise, steps)?)
+}
+
+/// The straightness error of the flow's paths from `x0`,
+/// `S = E ∫_0^1 |(X_1 - X_0) - v(X_t, t)|^2 dt` (Liu et al., 2022),
+/// along an Euler solve with `steps` steps (the integral is the mean over
+/// the steps). Zero exactly when every path is a straight line travelled
+/// at constant speed, which is when one Euler step is exact.
+///
+/// # Errors
+///
+/// Bad step counts or shapes.
+pub fn straightness(model: &VelocityModel, x0: &Tensor, steps: usize) -> Result<f64, MethodError> {
+    if steps == 0 || steps > 10_000 {
+        return Err(MethodError::Config(format!("straightness needs 1..=10000 steps; got {steps}")));
+    }
+    let dt = 1.0 / steps as f32;
+    let mut x = x0.clone();
+    let mut velocities = Vec::with_capacity(steps);
+    for i in 0..steps {
+        let v = model.velocity(&x, i as f32 * dt)?;
+        x = x.add(&v.scale(f64::from(dt))?)?;
+        velocities.push(v.to_f64_vec()?);
+    }
+    let chord: Vec<f64> = x.to_f64_vec()?.iter().zip(x0.to_f64_vec()?).map(|(a, b)| a - b).collect();
+    let n = x0.shape()[0].max(1) as f64;
+    let total: f64 = velocities.iter().map(|v| v.iter().zip(&chord).map(|(v, c)| (c - v) * (c - v)).sum::<f64>()).sum();
+    Ok(total / (steps as f64 * n))
+}
+
 /// Training settings.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TrainConfig {
@@ -114,7 +350,8 @@ pub struct Trainer<B: Backend> {
     model: VelocityModel,
     net: Mlp<B>,
     adam: AdamLoop<B>,
-    target: RingMixture,
+    coupling: Coupling,
+    objective: Objective,
     config: TrainConfig,
     noise_rng: SeedStream,
     data_rng: SeedStream,
@@ -129,11 +366,9 @@ impl<B: Backend> Trainer<B> {
     ///
     /// A bad target, model or setting, or a backend that cannot hold the
     /// model (e.g. `f64` on a GPU).
-    pub fn new(backend: &B, model: &VelocityModel, target: &RingMixture, config: &TrainConfig) -> Result<Self, MethodError> {
-        target.validate()?;
-        if model.dim != 2 {
-            return Err(MethodError::Config(format!("the ring-mixture target is 2-D but the model is {}-D", model.dim)));
-        }
+    pub fn new(backend: &B, model: &VelocityModel, coupling: &Coupling, objective: &Objective, config: &TrainConfig) -> Result<Self, MethodError> {
+        coupling.check(model.dim)?;
+        objective.time.check()?;
         let net = Mlp::from_state(backend, &model.net.to_state()?)?;
         let adam = AdamLoop::new(&net, config)?;
         Ok(Self {
@@ -141,7 +376,8 @@ impl<B: Backend> Trainer<B> {
             model: model.clone(),
             net,
             adam,
-            target: *target,
+            coupling: coupling.clone(),
+            objective: *objective,
             config: *config,
             noise_rng: SeedStream::new(config.seed, "rectified-flow/noise"),
             data_rng: SeedStream::new(config.seed, "rectified-flow/data"),
@@ -172,9 +408,13 @@ impl<B: Backend> Trainer<B> {
             return Err(MethodError::Config(format!("training already took its {} steps", config.steps)));
         }
         self.adam.begin(self.step);
-        let x0 = self.noise_rng.normal_tensor(&[config.batch, 2]);
-        let x1 = self.target.sample(config.batch, &mut self.data_rng)?;
-        let t: Vec<f32> = (0..config.batch).map(|_| self.time_rng.uniform()).collect();
+        let (x0, x1) = match &self.coupling {
+            Coupling::Independent(target) => {
+                (self.noise_rng.normal_tensor(&[config.batch, 2]), target.sample(config.batch, &mut self.data_rng)?)
+            }
+            Coupling::Pairs(pairs) => pairs.batch(config.batch, &mut self.data_rng)?,
+        };
+        let t: Vec<f32> = (0..config.batch).map(|_| self.objective.time.sample(&mut self.time_rng)).collect();
         let t_col = Tensor::from_shape_vec(&[config.batch, 1], t.clone())?;
         let xt = x0.add(&t_col.mul(&x1.sub(&x0)?)?)?;
         let target_v = x1.sub(&x0)?;
@@ -184,7 +424,14 @@ impl<B: Backend> Trainer<B> {
         let tape = Tape::new();
         let input = tape.constant(upload(&input)?);
         let (v, leaves) = self.net.forward(&tape, &input)?;
-        let loss = odeon_nn::mse(&v, &tape.constant(upload(&target_v)?))?;
+        let target_v = tape.constant(upload(&target_v)?);
+        let loss = match self.objective.loss {
+            FlowLoss::Squared => odeon_nn::mse(&v, &target_v)?,
+            FlowLoss::PseudoHuber => {
+                let dim = self.model.dim as f64;
+                odeon_nn::loss::pseudo_huber(&v, &target_v, 0.00054 * dim)?.scale(1.0 / dim)?
+            }
+        };
         let loss = self.adam.update(&tape, &loss, &leaves, &mut self.net)?;
         self.step += 1;
         Ok(loss)
@@ -232,14 +479,16 @@ impl VelocityModel {
     }
 }
 
-/// Trains `model` as a 1-rectified flow from `N(0, I)` to `target` on the CPU.
+/// Trains `model` as a rectified flow on `coupling` (1-rectified flow
+/// from `N(0, I)` to a target, or reflow on pairs) on the CPU.
 pub fn train(
     model: &mut VelocityModel,
-    target: &RingMixture,
+    coupling: &Coupling,
+    objective: &Objective,
     config: &TrainConfig,
     monitor: &mut Monitor<'_>,
 ) -> Result<TrainReport, MethodError> {
-    train_on(&Cpu, model, target, config, monitor)
+    train_on(&Cpu, model, coupling, objective, config, monitor)
 }
 
 /// [`train`] on any backend, reading each step's loss as it goes (a
@@ -249,11 +498,12 @@ pub fn train(
 pub fn train_on<B: Backend>(
     backend: &B,
     model: &mut VelocityModel,
-    target: &RingMixture,
+    coupling: &Coupling,
+    objective: &Objective,
     config: &TrainConfig,
     monitor: &mut Monitor<'_>,
 ) -> Result<TrainReport, MethodError> {
-    let mut trainer = Trainer::new(backend, model, target, config)?;
+    let mut trainer = Trainer::new(backend, model, coupling, objective, config)?;
     let mut losses = Vec::with_capacity(config.steps);
     let mut outcome = Ok(());
     for step in 0..config.steps {
@@ -333,7 +583,7 @@ mod tests {
             let target = RingMixture::eight_gaussians();
             let mut model = VelocityModel::new(2, 64, 3, Activation::Silu, seed).expect("sizes");
             let config = TrainConfig { steps: 1500, batch: 256, lr: 3e-3, seed };
-            let report = train(&mut model, &target, &config, &mut |_, _, _| true).expect("trains");
+            let report = train(&mut model, &target.into(), &Objective::default(), &config, &mut |_, _, _| true).expect("trains");
             assert!(report.losses.iter().all(|l| l.is_finite()));
 
             let mut rng = SeedStream::new(seed, "test/eval");
@@ -360,7 +610,7 @@ mod tests {
         let target = RingMixture::eight_gaussians();
         let mut model = VelocityModel::new(2, 32, 2, Activation::Silu, 0).expect("sizes");
         let config = TrainConfig { steps: 200, batch: 128, lr: 3e-3, seed: 0 };
-        train(&mut model, &target, &config, &mut |_, _, _| true).expect("trains");
+        train(&mut model, &target.into(), &Objective::default(), &config, &mut |_, _, _| true).expect("trains");
         let x0 = SeedStream::new(1, "test/x0").normal_tensor(&[64, 2]);
         let fine = sample(&model, &x0, 2000).expect("euler");
         let adaptive = sample_adaptive(&model, &x0, odeon_solve::ode::Solver::Dopri5, 1e-6, 1e-6).expect("dopri5");
@@ -373,16 +623,96 @@ mod tests {
     }
 
     #[test]
+    fn u_shaped_times_follow_their_density() {
+        let time = TimeSampling::UShaped { a: 4.0 };
+        // The density integrates to one and is its distribution's derivative.
+        let n = 4000;
+        let integral: f64 = (0..n).map(|i| time.density((i as f64 + 0.5) / n as f64) / n as f64).sum();
+        assert!((integral - 1.0).abs() < 1e-6, "{integral}");
+        for t in [0.1, 0.37, 0.8] {
+            let h = 1e-5;
+            let slope = (time.cdf(t + h) - time.cdf(t - h)) / (2.0 * h);
+            assert!((slope - time.density(t)).abs() < 1e-6, "at {t}: {slope} vs {}", time.density(t));
+        }
+        assert_eq!((time.cdf(0.0), time.cdf(1.0)), (0.0, 1.0));
+        // Ends are e^4 / (e^4 + 1) / 2 * 4 / ... heavier than the middle: p(0) / p(1/2) = (1 + e^4) / (2 e^2).
+        assert!((time.density(0.0) / time.density(0.5) - (1.0 + 4f64.exp()) / (2.0 * 2f64.exp())).abs() < 1e-12);
+        for seed in [0u64, 1, 2] {
+            let mut rng = SeedStream::new(seed, "test/times");
+            let draws: Vec<f64> = (0..20_000).map(|_| f64::from(time.sample(&mut rng))).collect();
+            let ks = odeon_solve::metrics::ks_test(&draws, |t| time.cdf(t)).expect("ks");
+            assert!(ks.p_value > 1e-3, "seed {seed}: KS {ks:?}");
+            let uniform = odeon_solve::metrics::ks_test(&draws, |t| t.clamp(0.0, 1.0)).expect("ks");
+            assert!(uniform.p_value < 1e-6, "the U shape is visible: {uniform:?}");
+        }
+        assert!(TimeSampling::UShaped { a: 0.0 }.check().is_err());
+    }
+
+    /// A flow whose field is one constant vector moves every point along a
+    /// straight line at constant speed: straightness zero (up to rounding).
+    #[test]
+    fn a_constant_field_is_perfectly_straight() {
+        let mut model = VelocityModel::new(2, 8, 2, Activation::Silu, 0).expect("sizes");
+        let mut values: Vec<Vec<f32>> = model.net.parameters().iter().map(|p| vec![0.0; p.len()]).collect();
+        *values.last_mut().expect("bias") = vec![1.5, -0.5];
+        model.set_parameters(&values).expect("shapes");
+        let x0 = SeedStream::new(0, "test/x0").normal_tensor(&[50, 2]);
+        let s = straightness(&model, &x0, 10).expect("runs");
+        assert!(s < 1e-12, "only f32 rounding of the Euler sums: {s}");
+        let moved = sample(&model, &x0, 1).expect("one step").sub(&x0).expect("sub").to_f32_vec().expect("read");
+        assert!(moved.chunks(2).all(|d| (d[0] - 1.5).abs() < 1e-6 && (d[1] + 0.5).abs() < 1e-6));
+        assert!(straightness(&model, &x0, 0).is_err());
+    }
+
+    /// Reflow on pairs `(z, z + c)`: the regression target is the constant
+    /// `c` wherever the lines pass, so a flow trained with the ++ objective
+    /// on them is straight and one step lands on the pair's data end.
+    #[test]
+    fn reflow_on_straight_pairs_learns_the_straight_map() {
+        let mut rng = SeedStream::new(4, "test/pairs");
+        let noise = rng.normal_tensor(&[2000, 2]);
+        let shift = Tensor::from_shape_vec(&[1, 2], vec![2.0, -1.0]).expect("shape");
+        let pairs = Pairs::new(&noise, &noise.add(&shift).expect("add")).expect("pairs");
+        assert_eq!((pairs.len(), pairs.dim()), (2000, 2));
+        for objective in [Objective::default(), Objective::plus_plus()] {
+            let mut model = VelocityModel::new(2, 32, 2, Activation::Silu, 1).expect("sizes");
+            let config = TrainConfig { steps: 400, batch: 128, lr: 3e-3, seed: 5 };
+            let report = train(&mut model, &Coupling::Pairs(pairs.clone()), &objective, &config, &mut |_, _, _| true).expect("trains");
+            assert!(report.losses.last().expect("losses") < &0.02, "{objective:?}: final loss {:?}", report.losses.last());
+            let z = rng.normal_tensor(&[500, 2]);
+            let s = straightness(&model, &z, 20).expect("runs");
+            let one = sample(&model, &z, 1).expect("one step").sub(&z.add(&shift).expect("add")).expect("sub");
+            let worst = one.to_f32_vec().expect("read").into_iter().fold(0.0f32, |m, v| m.max(v.abs()));
+            assert!(s < 1e-3 && worst < 0.1, "{objective:?}: straightness {s}, one-step error {worst}");
+        }
+    }
+
+    #[test]
+    fn bad_pairs_and_mismatched_models_are_reported() {
+        let a = Tensor::zeros(&[4, 2]);
+        assert!(Pairs::new(&a, &Tensor::zeros(&[5, 2])).is_err());
+        assert!(Pairs::new(&Tensor::zeros(&[0, 2]), &Tensor::zeros(&[0, 2])).is_err());
+        let nan = Tensor::from_shape_vec(&[1, 2], vec![f32::NAN, 0.0]).expect("shape");
+        assert!(Pairs::new(&nan, &Tensor::zeros(&[1, 2])).expect_err("NaN").to_string().contains("NaN"));
+        let pairs3 = Pairs::new(&Tensor::zeros(&[4, 3]), &Tensor::zeros(&[4, 3])).expect("3-D pairs");
+        let mut model = VelocityModel::new(2, 8, 1, Activation::Silu, 0).expect("sizes");
+        let config = TrainConfig { steps: 2, batch: 4, lr: 1e-3, seed: 0 };
+        let err = train(&mut model, &Coupling::Pairs(pairs3), &Objective::default(), &config, &mut |_, _, _| true).expect_err("3-D");
+        assert!(err.to_string().contains("3-D"), "{err}");
+    }
+
+    #[test]
     fn stop_and_bad_settings_are_reported() {
         let target = RingMixture::eight_gaussians();
         let mut model = VelocityModel::new(2, 8, 1, Activation::Silu, 0).expect("sizes");
         let config = TrainConfig { steps: 10, batch: 8, lr: 1e-3, seed: 0 };
-        let err = train(&mut model, &target, &config, &mut |step, _, _| step < 3).expect_err("stopped");
+        let err = train(&mut model, &target.into(), &Objective::default(), &config, &mut |step, _, _| step < 3).expect_err("stopped");
         assert_eq!(err, MethodError::Stopped { step: 3, total: 10 });
         let bad = TrainConfig { lr: f32::NAN, ..config };
-        assert!(matches!(train(&mut model, &target, &bad, &mut |_, _, _| true), Err(MethodError::Config(_))));
+        assert!(matches!(train(&mut model, &target.into(), &Objective::default(), &bad, &mut |_, _, _| true), Err(MethodError::Config(_))));
         let far = RingMixture { radius: 1e30, ..target };
-        assert!(matches!(train(&mut model, &far, &config, &mut |_, _, _| true), Err(MethodError::Diverged { step: 0, .. })));
+        assert!(matches!(train(&mut model, &far.into(), &Objective::default(), &config, &mut |_, _, _| true), Err(MethodError::Diverged { step: 0, .. })));
         assert!(sample(&model, &Tensor::zeros(&[4, 2]), 0).is_err());
     }
 }
+

@@ -15,7 +15,7 @@ use std::rc::Rc;
 
 use odeon_methods::data::RingMixture;
 use odeon_methods::metrics::sliced_w2;
-use odeon_methods::rectified_flow::{self, TrainConfig, VelocityModel};
+use odeon_methods::rectified_flow::{self, Coupling, TrainConfig, VelocityModel};
 use odeon_methods::MethodError;
 use odeon_nn::Activation;
 use odeon_tensor::{SeedStream, Tensor};
@@ -24,8 +24,10 @@ use rhai::{Array, Dynamic, Engine, EvalAltResult, Map, Position, Scope};
 use crate::events::Event;
 
 mod diffusion;
+mod interpolants;
 mod jobs;
 mod outputs;
+mod reflow;
 mod solvers;
 pub use jobs::{Compute, Job, JobOutput, JobRunner, TrainingProgress, is_device_failure, run_on};
 use jobs::CELL;
@@ -163,9 +165,11 @@ fn velocity_net(options: &Map) -> Fallible<VelocityModel> {
     VelocityModel::new(2, hidden, layers, activation, seed).map_err(method_error)
 }
 
-/// The `#{ steps, batch, lr, seed }` every training function takes.
-fn train_config(options: &Map, what: &str, default_steps: i64) -> Fallible<TrainConfig> {
-    check_keys(options, &["steps", "batch", "lr", "seed"], what)?;
+/// The `#{ steps, batch, lr, seed }` every training function takes, and
+/// the `extra` settings this one takes too (read by the caller).
+fn train_config(options: &Map, what: &str, default_steps: i64, extra: &[&str]) -> Fallible<TrainConfig> {
+    let allowed: Vec<&str> = ["steps", "batch", "lr", "seed"].iter().chain(extra).copied().collect();
+    check_keys(options, &allowed, what)?;
     Ok(TrainConfig {
         steps: get_int(options, "steps", default_steps, 1, 1_000_000)? as usize,
         batch: get_int(options, "batch", 256, 1, 65_536)? as usize,
@@ -227,22 +231,9 @@ fn register_api(engine: &mut Engine) {
         Ok(Model(Rc::new(RefCell::new(velocity_net(&options)?))))
     });
 
-    engine.register_fn(
-        "train_rectified_flow",
-        |model: Model, target: RingMixture, options: Map| -> Fallible<Array> {
-            let config = train_config(&options, "train_rectified_flow", 1000)?;
-            let job = Job::TrainRectifiedFlow { model: model.0.borrow().clone(), target, config };
-            let (trained, losses, stopped) = match jobs::run(job, &should_stop)? {
-                JobOutput::Trained { model, losses, stopped } => (model, losses, stopped),
-                JobOutput::Failed(err) => return Err(method_error(err)),
-            };
-            *model.0.borrow_mut() = trained;
-            if let Some(err) = stopped {
-                return Err(method_error(err));
-            }
-            Ok(losses.into_iter().map(|l| Dynamic::from_float(f64::from(l))).collect())
-        },
-    );
+    engine.register_fn("train_rectified_flow", |model: Model, target: RingMixture, options: Map| -> Fallible<Array> {
+        reflow::train(&model, Coupling::Independent(target), &options)
+    });
 
     engine.register_fn("sample_rectified_flow", |model: Model, noise: Points, steps: i64| -> Fallible<Points> {
         let steps = usize::try_from(steps).map_err(|_| script_error("steps must be positive"))?;
@@ -312,6 +303,8 @@ fn register_api(engine: &mut Engine) {
     outputs::register(engine);
     solvers::register(engine);
     diffusion::register(engine);
+    reflow::register(engine);
+    interpolants::register(engine);
 }
 
 /// Cell centres of an `n` x `n` grid over `[-extent, extent]^2`, row by row

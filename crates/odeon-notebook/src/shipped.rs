@@ -9,6 +9,7 @@ use crate::{FormatError, Notebook};
 pub const SHIPPED: &[(&str, &str)] = &[
     ("rectified-flow", include_str!("../../../public/notebooks/rectified-flow.md")),
     ("diffusion-principles", include_str!("../../../public/notebooks/diffusion-principles.md")),
+    ("stochastic-interpolants", include_str!("../../../public/notebooks/stochastic-interpolants.md")),
 ];
 
 /// The shipped text of notebook `id`.

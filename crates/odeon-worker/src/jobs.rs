@@ -43,8 +43,8 @@ where
     R: Fn(Tensor<B>) -> F,
     F: Future<Output = Result<Vec<f32>, TensorError>>,
 {
-    let Job::TrainRectifiedFlow { model, target, config } = job;
-    let mut trainer = Trainer::new(backend, model, target, config)?;
+    let Job::TrainRectifiedFlow { model, coupling, objective, config } = job;
+    let mut trainer = Trainer::new(backend, model, coupling, objective, config)?;
     let total = config.steps;
     let chunk = read_every(total);
     let mut progress = TrainingProgress::new(total);
@@ -91,7 +91,7 @@ where
 mod tests {
     use super::*;
     use odeon_methods::data::RingMixture;
-    use odeon_methods::rectified_flow::{TrainConfig, VelocityModel};
+    use odeon_methods::rectified_flow::{Coupling, Objective, Pairs, TrainConfig, VelocityModel};
     use odeon_nn::Activation;
     use odeon_notebook::runtime::run_on;
     use odeon_tensor::Cpu;
@@ -99,21 +99,39 @@ mod tests {
     fn job(steps: usize) -> Job {
         Job::TrainRectifiedFlow {
             model: VelocityModel::new(2, 16, 2, Activation::Silu, 1).expect("sizes"),
-            target: RingMixture::eight_gaussians(),
+            coupling: RingMixture::eight_gaussians().into(),
+            objective: Objective::default(),
             config: TrainConfig { steps, batch: 32, lr: 3e-3, seed: 2 },
         }
     }
 
+    /// A reflow job with the "++" objective: fixed pairs, U-shaped times, pseudo-Huber.
+    fn reflow_job(steps: usize) -> Job {
+        let Job::TrainRectifiedFlow { model, config, .. } = job(steps);
+        let mut rng = odeon_tensor::SeedStream::new(5, "test/pairs");
+        let noise = rng.normal_tensor(&[64, 2]);
+        let data = RingMixture::eight_gaussians().sample(64, &mut rng).expect("draw");
+        let coupling = Coupling::Pairs(Pairs::new(&noise, &data).expect("pairs"));
+        Job::TrainRectifiedFlow { model, coupling, objective: Objective::plus_plus(), config }
+    }
+
     #[test]
     fn the_async_driver_reproduces_the_in_cell_run_bit_for_bit() {
-        let job = job(45);
-        let want = run_on(&Cpu, &job, &mut |_, _, _| true).expect("inline");
-        let mut events = Vec::new();
-        let got = pollster::block_on(drive_job(&Cpu, &job, |t: Tensor| async move { t.to_f32_vec() }, &mut |e| events.push(e), &|| false))
-            .expect("driven");
-        assert_eq!(got, want);
-        let progress = events.iter().filter(|e| matches!(e, Event::Progress { .. })).count();
-        assert_eq!(progress, 45, "one progress event per step, as in a cell");
+        for job in [job(45), reflow_job(45)] {
+            let want = run_on(&Cpu, &job, &mut |_, _, _| true).expect("inline");
+            let mut events = Vec::new();
+            let got = pollster::block_on(drive_job(&Cpu, &job, |t: Tensor| async move { t.to_f32_vec() }, &mut |e| events.push(e), &|| false))
+                .expect("driven");
+            assert_eq!(got, want);
+            let progress = events.iter().filter(|e| matches!(e, Event::Progress { .. })).count();
+            assert_eq!(progress, 45, "one progress event per step, as in a cell");
+        }
+        let (JobOutput::Trained { losses: a, .. }, JobOutput::Trained { losses: b, .. }) =
+            (run_on(&Cpu, &job(20), &mut |_, _, _| true).expect("1-RF"), run_on(&Cpu, &reflow_job(20), &mut |_, _, _| true).expect("reflow"))
+        else {
+            panic!("both train")
+        };
+        assert_ne!(a, b, "the reflow job trains on its pairs with its own loss");
     }
 
     #[test]
@@ -147,7 +165,12 @@ mod tests {
         assert!(odeon_notebook::runtime::is_device_failure(&lost), "{lost:?}");
 
         let Job::TrainRectifiedFlow { model, config, .. } = job;
-        let far = Job::TrainRectifiedFlow { model, target: RingMixture { radius: 1e30, ..RingMixture::eight_gaussians() }, config };
+        let far = Job::TrainRectifiedFlow {
+            model,
+            coupling: RingMixture { radius: 1e30, ..RingMixture::eight_gaussians() }.into(),
+            objective: Objective::default(),
+            config,
+        };
         let err = pollster::block_on(drive_job(&Cpu, &far, |t: Tensor| async move { t.to_f32_vec() }, &mut |_| {}, &|| false))
             .expect_err("diverges");
         assert!(matches!(err, MethodError::Diverged { step: 0, .. }), "{err:?}");
@@ -163,7 +186,8 @@ mod tests {
                 return;
             }
         };
-        let job = job(30);
+        // The reflow job's pseudo-Huber loss runs row sums and square roots on the GPU too.
+        for job in [job(30), reflow_job(30)] {
         let Ok(JobOutput::Trained { losses: want, model: cpu_model, .. }) = run_on(&Cpu, &job, &mut |_, _, _| true) else { panic!("cpu run") };
         let reader = backend.clone();
         let out = pollster::block_on(drive_job(
@@ -185,5 +209,6 @@ mod tests {
         let scale = b.iter().fold(0.0f32, |m, v| m.max(v.abs()));
         let diff = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
         assert!(diff < 1e-4 * scale, "parameters differ by {diff:e} (scale {scale})");
+        }
     }
 }

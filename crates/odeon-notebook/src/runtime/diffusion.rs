@@ -7,6 +7,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use odeon_methods::diffusion::{self, DiffusionModel, Parameterisation, Sampler, T_MIN, VpSchedule};
+use odeon_methods::data::RingMixture;
 use odeon_methods::gmm::Gmm;
 use odeon_tensor::{SeedStream, Tensor};
 use rhai::{Array, Dynamic, Engine, Map};
@@ -17,6 +18,13 @@ use super::{Fallible, Points, check_keys, emit, float_array, get_float, get_int,
 /// A Gaussian mixture in scripts.
 #[derive(Debug, Clone)]
 pub struct Mixture(Rc<Gmm>);
+
+impl Mixture {
+    /// The mixture.
+    pub(crate) fn gmm(&self) -> &Gmm {
+        &self.0
+    }
+}
 
 /// A diffusion model in scripts (shared, so later cells sample what an
 /// earlier cell trained).
@@ -93,7 +101,7 @@ pub(crate) fn register(engine: &mut Engine) {
         Ok(Diffusion(Rc::new(RefCell::new(DiffusionModel::new(velocity_net(&options)?, parameterisation, 1.0)))))
     });
     engine.register_fn("train_diffusion", |model: Diffusion, data: Mixture, options: Map| -> Fallible<Array> {
-        let config = train_config(&options, "train_diffusion", 2000)?;
+        let config = train_config(&options, "train_diffusion", 2000, &[])?;
         let mut progress = TrainingProgress::new(config.steps);
         let mut sink = emit;
         let report = diffusion::train(&mut model.0.borrow_mut(), &data.0, &config, &mut |step, total, loss| {
@@ -124,6 +132,18 @@ pub(crate) fn register(engine: &mut Engine) {
         check_dim(&data.0, &points, "fresh_draw_w2")?;
         let mut rng = SeedStream::new(to_seed(seed), "metric/fresh-draws");
         let (model, floor) = odeon_methods::metrics::sliced_w2_with_floor(points.tensor(), &mut |n| data.0.sample(n, &mut rng), 8, to_seed(seed))
+            .map_err(method_error)?;
+        let mut out = Map::new();
+        out.insert("w2".into(), Dynamic::from_float(f64::from(model)));
+        out.insert("floor".into(), Dynamic::from_float(f64::from(floor)));
+        Ok(out)
+    });
+    engine.register_fn("fresh_draw_w2", |points: Points, target: RingMixture, seed: i64| -> Fallible<Map> {
+        if points.tensor().shape().get(1) != Some(&2) {
+            return Err(script_error(format!("fresh_draw_w2: the target is 2-D but the points have shape {:?}", points.tensor().shape())));
+        }
+        let mut rng = SeedStream::new(to_seed(seed), "metric/fresh-draws");
+        let (model, floor) = odeon_methods::metrics::sliced_w2_with_floor(points.tensor(), &mut |n| target.sample(n, &mut rng), 8, to_seed(seed))
             .map_err(method_error)?;
         let mut out = Map::new();
         out.insert("w2".into(), Dynamic::from_float(f64::from(model)));

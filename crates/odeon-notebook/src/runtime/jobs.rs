@@ -25,8 +25,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use odeon_methods::data::RingMixture;
-use odeon_methods::rectified_flow::{TrainConfig, VelocityModel, train_on};
+use odeon_methods::rectified_flow::{Coupling, Objective, TrainConfig, VelocityModel, train_on};
 use odeon_methods::{MethodError, Monitor};
 use odeon_tensor::{Backend, Cpu};
 use rhai::{Dynamic, EvalAltResult, Position};
@@ -38,12 +37,14 @@ use crate::events::Event;
 /// Work a cell hands to a device.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Job {
-    /// `train_rectified_flow(model, target, options)`.
+    /// `train_rectified_flow(model, target or pairs, options)`.
     TrainRectifiedFlow {
         /// The model to train (a copy; the cell's model takes the result).
         model: VelocityModel,
-        /// The data.
-        target: RingMixture,
+        /// The data: a target (1-rectified flow) or reflow pairs.
+        coupling: Coupling,
+        /// Time density and loss.
+        objective: Objective,
         /// Steps, batch, learning rate, seed.
         config: TrainConfig,
     },
@@ -74,9 +75,9 @@ impl Job {
     fn same_call(&self, other: &Job) -> bool {
         match (self, other) {
             (
-                Job::TrainRectifiedFlow { model: a, target: ta, config: ca },
-                Job::TrainRectifiedFlow { model: b, target: tb, config: cb },
-            ) => ta == tb && ca == cb && self.mlp_work() == other.mlp_work() && a.dim == b.dim,
+                Job::TrainRectifiedFlow { model: a, coupling: ta, objective: oa, config: ca },
+                Job::TrainRectifiedFlow { model: b, coupling: tb, objective: ob, config: cb },
+            ) => ta == tb && oa == ob && ca == cb && self.mlp_work() == other.mlp_work() && a.dim == b.dim,
         }
     }
 }
@@ -133,10 +134,10 @@ impl std::fmt::Debug for Compute {
 /// Bad settings, divergence, or a backend failure.
 pub fn run_on<B: Backend>(backend: &B, job: &Job, monitor: &mut Monitor<'_>) -> Result<JobOutput, MethodError> {
     match job {
-        Job::TrainRectifiedFlow { model, target, config } => {
+        Job::TrainRectifiedFlow { model, coupling, objective, config } => {
             let mut model = model.clone();
             let mut losses = Vec::with_capacity(config.steps);
-            let result = train_on(backend, &mut model, target, config, &mut |step, total, loss| {
+            let result = train_on(backend, &mut model, coupling, objective, config, &mut |step, total, loss| {
                 losses.push(loss);
                 monitor(step, total, loss)
             });
