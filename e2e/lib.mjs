@@ -108,6 +108,20 @@ export async function openPage(browser, path = '', options = {}) {
 export async function screenshot(page, name) {
   mkdirSync(SCREENSHOT_DIR, { recursive: true });
   const file = join(SCREENSHOT_DIR, `${name}.png`);
+  // CodeMirror measures an editor's line heights only once it has been in
+  // view; a full-page capture never scrolls, so cells below the fold would
+  // show line numbers at estimated heights. Scroll through the page first,
+  // as a reader would, then back to where it was.
+  await page.evaluate(async () => {
+    const start = window.scrollY;
+    const frame = () => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)));
+    for (let y = 0; y < document.documentElement.scrollHeight; y += Math.max(200, window.innerHeight - 100)) {
+      window.scrollTo(0, y);
+      await frame();
+    }
+    window.scrollTo(0, start);
+    await frame();
+  });
   await page.screenshot({ path: file, fullPage: true });
   return file;
 }

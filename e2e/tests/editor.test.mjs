@@ -1,6 +1,7 @@
 // The CodeMirror code-cell editor bundle (dist/editor.js, from editor/) on its
-// own: the `window.OdeonEditor` contract, Rhai highlighting, keys, history.
-// The app's use of it is tested with the notebook.
+// own: the `window.OdeonEditor` contract, Rhai highlighting, keys, history;
+// and its line numbers in a shipped notebook. The app's use of it is tested
+// with the notebook.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { launchBrowser, openPage, screenshot, closePage, assertNoErrors } from '../lib.mjs';
@@ -152,6 +153,65 @@ test('editor bundle: typing, keys, brackets, undo, setDoc, destroy', async () =>
 
     await page.evaluate(() => window.__ed.handle.destroy());
     assert.equal(await page.locator('#editor-box .cell-editor').count(), 0, 'destroy removes the editor');
+    assertNoErrors(page);
+  } finally {
+    await closePage(page);
+  }
+});
+
+/** Two animation frames: the editors' measurements have run. */
+const frames = (page) => page.evaluate(() => new Promise((done) => {
+  requestAnimationFrame(() => requestAnimationFrame(done));
+}));
+
+/** Per code line of `editor`: its gutter number and that number's centre minus the line's centre (px). */
+const gutterOffsets = (editor) => editor.evaluate((el) => {
+  const centre = (e) => { const r = e.getBoundingClientRect(); return r.top + r.height / 2; };
+  // The gutter's first element is CodeMirror's invisible width spacer.
+  const numbers = [...el.querySelectorAll('.cm-lineNumbers .cm-gutterElement')]
+    .filter((n) => n.style.visibility !== 'hidden');
+  return [...el.querySelectorAll('.cm-line')].map((line, i) => ({
+    line: i + 1,
+    number: numbers[i]?.textContent ?? null,
+    offset: numbers[i] ? Math.round((centre(numbers[i]) - centre(line)) * 100) / 100 : null,
+  }));
+});
+
+test('editor in a notebook: each line number sits beside its code line, in view and in full-page screenshots', async () => {
+  const page = await openPage(browser, '#/nb/rectified-flow');
+  try {
+    await page.locator('.notebook .cell .cell-editor .cm-content').first().waitFor();
+    await frames(page);
+    // The longest cell whose editor starts below the fold: CodeMirror measures
+    // an editor only in view, and a full-page screenshot never scrolls there.
+    const cell = await page.evaluate(() => {
+      let best = null;
+      for (const c of document.querySelectorAll('.notebook .cell[data-cell]')) {
+        const editor = c.querySelector('.cell-editor');
+        const lines = c.querySelectorAll('.cm-line').length;
+        if (editor && editor.getBoundingClientRect().top > innerHeight && lines > (best?.lines ?? 0)) {
+          best = { name: c.getAttribute('data-cell'), lines };
+        }
+      }
+      return best;
+    });
+    assert.ok(cell && cell.lines >= 10, `a cell of 10+ lines below the fold: ${JSON.stringify(cell)}`);
+    const editor = page.locator(`[data-cell="${cell.name}"] .cell-editor`);
+    // CodeMirror measures line heights only once an editor has been in view
+    // (until then the gutter uses estimated heights); the screenshot helper
+    // scrolls through the page first, so its captures show measured cells.
+    for (const where of ['after a full-page screenshot', 'scrolled into view']) {
+      if (where === 'after a full-page screenshot') {
+        await screenshot(page, 'editor-line-numbers');
+      } else {
+        await editor.scrollIntoViewIfNeeded();
+        await frames(page);
+      }
+      const lines = await gutterOffsets(editor);
+      assert.equal(lines.length, cell.lines);
+      const off = lines.filter((l) => l.number !== String(l.line) || !(Math.abs(l.offset) <= 2));
+      assert.deepEqual(off, [], `cell ${cell.name}, ${where}: line numbers beside other lines (offset: number centre - line centre, px)`);
+    }
     assertNoErrors(page);
   } finally {
     await closePage(page);

@@ -62,6 +62,16 @@ const NOTEBOOKS = {
     },
     tables: { exact: 1, sample: 1 },
   },
+  'adjoint-dpm': {
+    tolerance: 1e-5,
+    plots: {
+      data: ['Target: eight classes'],
+      train: ['loss', 'Samples of each class (DDIM, 20 steps)'],
+      gradients: ['Largest tape vs sampling steps'],
+      optimise: ['loss', 'Samples before and after optimising the embedding'],
+    },
+    tables: { gradients: 1, optimise: 1 },
+  },
 };
 
 function cliMetrics(id) {

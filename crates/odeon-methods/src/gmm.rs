@@ -72,14 +72,34 @@ impl Gmm {
 
     /// `n` draws as an `[n, dim]` f32 tensor.
     pub fn sample(&self, n: usize, rng: &mut SeedStream) -> Result<Tensor, MethodError> {
+        Ok(self.sample_labelled(n, rng)?.0)
+    }
+
+    /// `n` draws and the component each came from (the same draws as
+    /// [`Gmm::sample`] with the same stream).
+    pub fn sample_labelled(&self, n: usize, rng: &mut SeedStream) -> Result<(Tensor, Vec<usize>), MethodError> {
         let mut data = Vec::with_capacity(n * self.dim);
+        let mut labels = Vec::with_capacity(n);
         for _ in 0..n {
             let k = rng.categorical(&self.weights).map_err(|e| MethodError::Config(e.to_string()))?;
+            labels.push(k);
             for j in 0..self.dim {
                 data.push((self.means[k][j] + self.stds[k] * rng.normal_f64()) as f32);
             }
         }
-        Ok(Tensor::from_shape_vec(&[n, self.dim], data)?)
+        Ok((Tensor::from_shape_vec(&[n, self.dim], data)?, labels))
+    }
+
+    /// The mean of component `k` (`None` past the last).
+    pub fn mean(&self, k: usize) -> Option<&[f64]> {
+        self.means.get(k).map(Vec::as_slice)
+    }
+
+    /// The most probable component for the point `y`.
+    pub fn component_of(&self, y: &[f64]) -> Result<usize, MethodError> {
+        self.check_point(y)?;
+        let (r, _) = self.responsibilities(y);
+        Ok(r.iter().enumerate().fold((0, f64::NEG_INFINITY), |best, (k, &v)| if v > best.1 { (k, v) } else { best }).0)
     }
 
     /// The law of `a x + s z` for `x` from this mixture and `z ~ N(0, I)`.

@@ -9,6 +9,7 @@
 //! stop them: the playground's Stop button and the CLI's Ctrl-C both end a run
 //! this way, between two steps.
 
+pub mod adjoint_dpm;
 pub mod data;
 pub mod diffusion;
 pub mod gmm;

@@ -23,6 +23,7 @@ use rhai::{Array, Dynamic, Engine, EvalAltResult, Map, Position, Scope};
 
 use crate::events::Event;
 
+mod adjoint;
 mod diffusion;
 mod interpolants;
 mod jobs;
@@ -305,6 +306,7 @@ fn register_api(engine: &mut Engine) {
     diffusion::register(engine);
     reflow::register(engine);
     interpolants::register(engine);
+    adjoint::register(engine);
 }
 
 /// Cell centres of an `n` x `n` grid over `[-extent, extent]^2`, row by row

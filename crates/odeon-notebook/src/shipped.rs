@@ -10,6 +10,7 @@ pub const SHIPPED: &[(&str, &str)] = &[
     ("rectified-flow", include_str!("../../../public/notebooks/rectified-flow.md")),
     ("diffusion-principles", include_str!("../../../public/notebooks/diffusion-principles.md")),
     ("stochastic-interpolants", include_str!("../../../public/notebooks/stochastic-interpolants.md")),
+    ("adjoint-dpm", include_str!("../../../public/notebooks/adjoint-dpm.md")),
 ];
 
 /// The shipped text of notebook `id`.
