@@ -23,6 +23,12 @@
 //! `dist/` (cross-origin isolated, as `serve` does) and runs
 //! `bench/load_bench.mjs` against it: gallery time to interactive, cold and
 //! warm (service worker), and the bytes of a first visit.
+//!
+//! `cargo xtask bench notebooks [--runs N] [--only ID]` also serves `dist/`:
+//! `bench/notebooks_bench.mjs` times each shipped notebook at its `default`
+//! profile in Chromium on the CPU backend (Run all until the run is done),
+//! with the native CLI (`odeon run <id> --backend cpu`, built here) as the
+//! peer in the same run.
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -34,12 +40,15 @@ use crate::tools::{self, cargo, run};
 use crate::{dist_dir, serve, workspace_root};
 
 const USAGE: &str = "usage: cargo xtask bench [--quick] [--no-native] [--no-jax] [--no-browser] [--webgpu | --webgpu-only]\n       \
-                     cargo xtask bench load [--runs N]   (load time and size of dist/)";
+                     cargo xtask bench load [--runs N]   (load time and size of dist/)\n       \
+                     cargo xtask bench notebooks [--runs N] [--only ID]   (notebook defaults: dist/ in Chromium vs the native CLI)";
 
 /// Entry point of `cargo xtask bench`.
 pub(crate) fn bench(rest: &[String]) -> Result<()> {
-    if rest.first().map(String::as_str) == Some("load") {
-        return load(&rest[1..]);
+    match rest.first().map(String::as_str) {
+        Some("load") => return load(&rest[1..]),
+        Some("notebooks") => return notebooks(&rest[1..]),
+        _ => {}
     }
     let (mut quick, mut native, mut jax, mut browser, mut webgpu) = (false, true, true, true, false);
     for arg in rest {
@@ -181,6 +190,49 @@ fn load(rest: &[String]) -> Result<()> {
         .arg(&url)
         .args(["--runs", &runs, "--json"])
         .arg(results.join("load-latest.json")));
+    server.stop();
+    result
+}
+
+/// `cargo xtask bench notebooks`: build the native CLI, serve `dist/` and
+/// run `bench/notebooks_bench.mjs` against both.
+fn notebooks(rest: &[String]) -> Result<()> {
+    let mut runs = String::from("1");
+    let mut only = None;
+    let mut iter = rest.iter();
+    while let Some(arg) = iter.next() {
+        match arg.as_str() {
+            "--runs" => runs.clone_from(iter.next().context("--runs needs a value")?),
+            "--only" => only = Some(iter.next().context("--only needs a notebook id")?),
+            other => bail!("unknown bench notebooks option `{other}`; {USAGE}"),
+        }
+    }
+    let root = workspace_root();
+    let dist = dist_dir();
+    if !dist.join("index.html").is_file() {
+        bail!("{} has no index.html; run `cargo xtask build` first", dist.display());
+    }
+    run(cargo().current_dir(&root).args(["build", "--release", "-p", "odeon-cli"]))?;
+    let odeon = target_dir().join("release").join("odeon");
+    tools::ensure_system_packages(false)?;
+    let bench_dir = root.join("bench");
+    tools::ensure_npm_ci(&bench_dir, "playwright-core", "the benchmark npm packages")?;
+    let results = bench_dir.join("results");
+    std::fs::create_dir_all(&results).with_context(|| format!("cannot create {}", results.display()))?;
+    let server = serve::start(&dist, 0, true)?;
+    let url = format!("http://127.0.0.1:{}/", server.port());
+    println!("xtask: serving {} at {url} (cross-origin isolated)", dist.display());
+    let mut cmd = Command::new("node");
+    cmd.arg(bench_dir.join("notebooks_bench.mjs"))
+        .arg(&url)
+        .arg("--odeon")
+        .arg(&odeon)
+        .args(["--runs", &runs, "--json"])
+        .arg(results.join("notebooks-latest.json"));
+    if let Some(id) = only {
+        cmd.args(["--only", id]);
+    }
+    let result = run(&mut cmd);
     server.stop();
     result
 }
