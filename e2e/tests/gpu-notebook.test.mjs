@@ -86,6 +86,40 @@ test('the rectified-flow notebook trains on WebGPU and matches the CPU', { timeo
   await closePage(page);
 });
 
+// Every method's training is a job the worker can run on WebGPU: the
+// AdjointDPM notebook's class-conditional model (a different network input
+// and a moving average of the weights) trains on SwiftShader and gives the
+// CPU's numbers, and the later cells use the GPU-trained model.
+test('the adjoint-dpm notebook trains its conditional model on WebGPU and matches the CPU', { timeout: 600_000 }, async () => {
+  const page = await openPage(browser, '#/nb/adjoint-dpm');
+  await page.waitForFunction(() => window.__odeon.gpu, null, { timeout: 30_000 });
+  await page.selectOption('#profile', 'ci');
+  const run = async (compute) => {
+    await page.selectOption('#compute', compute);
+    await runAllAndWait(page);
+    const statuses = await page.$$eval('section.cell', (cells) => cells.map((c) => [c.dataset.cell, c.dataset.status]));
+    for (const [cell, status] of statuses) assert.equal(status, 'done', `${compute}: cell ${cell} ended ${status}`);
+    return {
+      text: await page.locator('[data-cell=train] .outputs').innerText(),
+      metrics: await page.evaluate(() => JSON.parse(JSON.stringify(window.__odeon.metrics))),
+    };
+  };
+  const gpu = await run('webgpu');
+  assert.match(gpu.text, /Training on WebGPU \(.*swiftshader.*\): WebGPU was requested/i);
+  await page.locator('[data-cell=train]').scrollIntoViewIfNeeded();
+  await screenshot(page, 'gpu-adjoint-dpm');
+  const cpu = await run('cpu');
+  assert.doesNotMatch(cpu.text, /WebGPU/);
+  const [a, b] = [gpu.metrics.train['final loss'], cpu.metrics.train['final loss']];
+  const relative = Math.abs(a - b) / Math.abs(b);
+  console.log(`adjoint-dpm ci: final loss WebGPU ${a} vs CPU ${b} (relative ${relative.toExponential(2)})`);
+  assert.ok(Number.isFinite(a) && relative <= TOLERANCE, `final loss WebGPU ${a} vs CPU ${b}`);
+  const worst = gpu.metrics.gradients['worst cosine (adjoint vs backprop)'];
+  assert.ok(Math.abs(worst - cpu.metrics.gradients['worst cosine (adjoint vs backprop)']) < 1e-3, 'the GPU-trained model samples like the CPU one');
+  assertNoErrors(page);
+  await closePage(page);
+});
+
 test('a lost WebGPU device is reported and the training finishes on the CPU', { timeout: 600_000 }, async () => {
   const page = await openPage(browser, '#/nb/rectified-flow');
   await page.waitForFunction(() => window.__odeon.gpu, null, { timeout: 30_000 });

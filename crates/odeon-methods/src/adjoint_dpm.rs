@@ -30,12 +30,12 @@
 
 use odeon_autodiff::{Tape, Var};
 use odeon_nn::{Activation, Mlp, Module};
-use odeon_tensor::{SeedStream, Tensor};
+use odeon_tensor::{Backend, Cpu, SeedStream, Tensor};
 
 use crate::diffusion::{T_MIN, VpSchedule, WEIGHT_AVERAGE_DECAY};
 use crate::gmm::Gmm;
 use crate::rectified_flow::{TIME_FEATURES, TrainConfig, TrainReport, time_features};
-use crate::training::AdamLoop;
+use crate::training::{Batch, BatchSource, Regression, Trainer, run_and_apply, set_mlp_parameters};
 use crate::{MethodError, Monitor};
 
 /// A class-conditional noise predictor.
@@ -181,15 +181,47 @@ fn condition_tensor(c: &[f64]) -> Result<Tensor, MethodError> {
     Ok(Tensor::from_shape_vec(&[1, c.len()], c.iter().map(|&v| v as f32).collect())?)
 }
 
-/// Trains the conditional noise predictor on labelled draws from `data`
-/// (class = mixture component): `t ~ U(T_MIN, 1)`, `x_t = a x_0 + s eps`,
-/// squared error on the noise; Adam with the cosine-decayed learning rate
-/// and a moving average of the weights, as the diffusion notebook's models.
+/// The batches of a conditional run: labelled data, noise and times; the
+/// network sees the scaled point, the time features and the one-hot class.
+struct ConditionalBatches {
+    schedule: VpSchedule,
+    dim: usize,
+    classes: usize,
+    data: Gmm,
+    batch: usize,
+    noise_rng: SeedStream,
+    data_rng: SeedStream,
+    time_rng: SeedStream,
+}
+
+impl BatchSource for ConditionalBatches {
+    fn batch(&mut self, _step: usize) -> Result<Batch, MethodError> {
+        let (n, d, k, sc) = (self.batch, self.dim, self.classes, self.schedule);
+        let (x0, labels) = self.data.sample_labelled(n, &mut self.data_rng)?;
+        let eps = self.noise_rng.normal_tensor(&[n, d]);
+        let t: Vec<f64> = (0..n).map(|_| T_MIN + (1.0 - T_MIN) * self.time_rng.uniform_f64()).collect();
+        let column = |f: &dyn Fn(f64) -> f64| Tensor::from_shape_vec(&[n, 1], t.iter().map(|&ti| f(ti) as f32).collect());
+        let (a, s) = (column(&|ti| sc.alpha(ti))?, column(&|ti| sc.sigma(ti))?);
+        let xt = a.mul(&x0)?.add(&s.mul(&eps)?)?;
+        let scale = column(&|ti| 1.0 / (sc.alpha(ti).powi(2) + sc.sigma(ti).powi(2)).sqrt())?;
+        let one_hot: Vec<f32> = labels.iter().flat_map(|&l| (0..k).map(move |j| if j == l { 1.0 } else { 0.0 })).collect();
+        let t32: Vec<f32> = t.iter().map(|&ti| ti as f32).collect();
+        let input = Tensor::concat(&[&xt.mul(&scale)?, &time_features(&t32)?, &Tensor::from_shape_vec(&[n, k], one_hot)?], 1)?;
+        // eps = s x_t + F: F regresses eps - s x_t.
+        Ok(Batch { input, target: eps.sub(&s.mul(&xt)?)?, output_scale: None })
+    }
+}
+
+/// A training run of the conditional noise predictor on labelled draws from
+/// `data` (class = mixture component), on any backend, a step at a time:
+/// `t ~ U(T_MIN, 1)`, `x_t = a x_0 + s eps`, squared error on the noise;
+/// Adam with the cosine-decayed learning rate and a moving average of the
+/// weights, as the diffusion notebook's models.
 ///
 /// # Errors
 ///
-/// Mismatched sizes, bad settings, divergence, or a stop.
-pub fn train(model: &mut ConditionalDiffusion, data: &Gmm, config: &TrainConfig, monitor: &mut Monitor<'_>) -> Result<TrainReport, MethodError> {
+/// Mismatched sizes or bad settings.
+pub fn trainer<B: Backend>(backend: &B, model: &ConditionalDiffusion, data: &Gmm, config: &TrainConfig) -> Result<Trainer<B>, MethodError> {
     let (d, k) = (model.dim, model.classes);
     if data.dim() != d || data.components() != k {
         return Err(MethodError::Config(format!(
@@ -198,32 +230,39 @@ pub fn train(model: &mut ConditionalDiffusion, data: &Gmm, config: &TrainConfig,
             data.components()
         )));
     }
-    let mut adam = AdamLoop::new(&model.net, config)?.with_average(WEIGHT_AVERAGE_DECAY);
-    let mut noise_rng = SeedStream::new(config.seed, "adjoint-dpm/noise");
-    let mut data_rng = SeedStream::new(config.seed, "adjoint-dpm/data");
-    let mut time_rng = SeedStream::new(config.seed, "adjoint-dpm/time");
-    let sc = model.schedule;
-    for step in 0..config.steps {
-        adam.begin(step);
-        let n = config.batch;
-        let (x0, labels) = data.sample_labelled(n, &mut data_rng)?;
-        let eps = noise_rng.normal_tensor(&[n, d]);
-        let t: Vec<f64> = (0..n).map(|_| T_MIN + (1.0 - T_MIN) * time_rng.uniform_f64()).collect();
-        let column = |f: &dyn Fn(f64) -> f64| Tensor::from_shape_vec(&[n, 1], t.iter().map(|&ti| f(ti) as f32).collect());
-        let (a, s) = (column(&|ti| sc.alpha(ti))?, column(&|ti| sc.sigma(ti))?);
-        let xt = a.mul(&x0)?.add(&s.mul(&eps)?)?;
-        let scale = column(&|ti| 1.0 / (sc.alpha(ti).powi(2) + sc.sigma(ti).powi(2)).sqrt())?;
-        let one_hot: Vec<f32> = labels.iter().flat_map(|&l| (0..k).map(move |j| if j == l { 1.0 } else { 0.0 })).collect();
-        let t32: Vec<f32> = t.iter().map(|&ti| ti as f32).collect();
-        let input = Tensor::concat(&[&xt.mul(&scale)?, &time_features(&t32)?, &Tensor::from_shape_vec(&[n, k], one_hot)?], 1)?;
-        let tape = Tape::new();
-        let (out, leaves) = model.net.forward(&tape, &tape.constant(input))?;
-        // eps = s x_t + F: F regresses eps - s x_t.
-        let loss = odeon_nn::mse(&out, &tape.constant(eps.sub(&s.mul(&xt)?)?))?;
-        adam.finish(step, &tape, &loss, &leaves, &mut model.net, monitor)?;
+    let source = ConditionalBatches {
+        schedule: model.schedule,
+        dim: d,
+        classes: k,
+        data: data.clone(),
+        batch: config.batch,
+        noise_rng: SeedStream::new(config.seed, "adjoint-dpm/noise"),
+        data_rng: SeedStream::new(config.seed, "adjoint-dpm/data"),
+        time_rng: SeedStream::new(config.seed, "adjoint-dpm/time"),
+    };
+    Trainer::new(backend, &model.net, config, Some(WEIGHT_AVERAGE_DECAY), Box::new(source), Regression::Squared)
+}
+
+/// Trains the model on the CPU ([`trainer`]); it ends with the moving
+/// average of its weights, also when stopped early.
+///
+/// # Errors
+///
+/// Mismatched sizes, bad settings, divergence, or a stop.
+pub fn train(model: &mut ConditionalDiffusion, data: &Gmm, config: &TrainConfig, monitor: &mut Monitor<'_>) -> Result<TrainReport, MethodError> {
+    let mut run = trainer(&Cpu, model, data, config)?;
+    run_and_apply(&mut run, monitor, &mut |values| set_mlp_parameters(&mut model.net, values))
+}
+
+impl ConditionalDiffusion {
+    /// Replaces the network's parameters (W0, b0, W1, ..., flattened).
+    ///
+    /// # Errors
+    ///
+    /// When the count or a length does not match the network.
+    pub fn set_parameters(&mut self, values: &[Vec<f32>]) -> Result<(), MethodError> {
+        set_mlp_parameters(&mut self.net, values)
     }
-    adam.use_average(&mut model.net)?;
-    Ok(adam.report())
 }
 
 /// DDIM from `noise` (`x_T`, `[n, dim]`) under condition `c`: Euler steps

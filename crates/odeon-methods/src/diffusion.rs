@@ -15,13 +15,12 @@
 //! the second-order DPM-Solver (an exponential integrator in
 //! `lambda = log(a / s)`). All use the same grid, uniform in `lambda`.
 
-use odeon_autodiff::Tape;
 use odeon_solve::ode::{OdeOptions, Solver, solve_ode};
-use odeon_tensor::{SeedStream, Tensor};
+use odeon_tensor::{Backend, Cpu, SeedStream, Tensor};
 
 use crate::gmm::Gmm;
 use crate::rectified_flow::{TrainConfig, TrainReport, VelocityModel};
-use crate::training::AdamLoop;
+use crate::training::{Batch, BatchSource, Regression, Trainer, run_and_apply};
 use crate::{MethodError, Monitor};
 
 /// The VP schedule with `beta(t) = beta_min + t (beta_max - beta_min)` on `[0, 1]`.
@@ -365,53 +364,77 @@ impl DiffusionModel {
     }
 }
 
-/// Trains `model` on draws from `data` with its parameterisation's loss:
-/// `t ~ U(T_MIN, 1)`, `x_t = a x_0 + s eps`; Adam with the learning rate
-/// cosine-decayed to 10%, as in rectified flow. The model ends with the
-/// moving average of its weights ([`WEIGHT_AVERAGE_DECAY`]).
-pub fn train(model: &mut DiffusionModel, data: &Gmm, config: &TrainConfig, monitor: &mut Monitor<'_>) -> Result<TrainReport, MethodError> {
+/// The batches of a diffusion run: data, noise and times, and the target
+/// of the model's parameterisation.
+struct DiffusionBatches {
+    model: DiffusionModel,
+    data: Gmm,
+    batch: usize,
+    noise_rng: SeedStream,
+    data_rng: SeedStream,
+    time_rng: SeedStream,
+}
+
+impl BatchSource for DiffusionBatches {
+    fn batch(&mut self, _step: usize) -> Result<Batch, MethodError> {
+        let (n, d, sc) = (self.batch, self.model.net.dim, self.model.schedule);
+        let x0 = self.data.sample(n, &mut self.data_rng)?;
+        let eps = self.noise_rng.normal_tensor(&[n, d]);
+        let t: Vec<f64> = (0..n).map(|_| T_MIN + (1.0 - T_MIN) * self.time_rng.uniform_f64()).collect();
+        let column = |f: &dyn Fn(f64) -> f64| Tensor::from_shape_vec(&[n, 1], t.iter().map(|&ti| f(ti) as f32).collect());
+        let (a, s) = (column(&|ti| sc.alpha(ti))?, column(&|ti| sc.sigma(ti))?);
+        let xt = a.mul(&x0)?.add(&s.mul(&eps)?)?;
+        let t32: Vec<f32> = t.iter().map(|&ti| ti as f32).collect();
+        let scaled = xt.mul(&column(&|ti| self.model.input_scale(ti))?)?;
+        let input = self.model.net.input(&scaled, &t32)?;
+        let (target, output_scale) = match self.model.parameterisation {
+            // |s x + F - eps|^2
+            Parameterisation::Eps => (eps.sub(&s.mul(&xt)?)?, None),
+            // s^2 |score_hat - (-eps / s)|^2 with score_hat = -x + F:
+            // |s F - (s x - eps)|^2.
+            Parameterisation::Score => (s.mul(&xt)?.sub(&eps)?, Some(s)),
+            Parameterisation::Velocity => {
+                let da = column(&|ti| -0.5 * sc.beta(ti) * sc.alpha(ti))?;
+                let ds = column(&|ti| 0.5 * sc.beta(ti) * sc.alpha(ti).powi(2) / sc.sigma(ti))?;
+                (da.mul(&x0)?.add(&ds.mul(&eps)?)?, None)
+            }
+        };
+        Ok(Batch { input, target, output_scale })
+    }
+}
+
+/// A diffusion training run of `model` on draws from `data`, on any
+/// backend, a step at a time: `t ~ U(T_MIN, 1)`, `x_t = a x_0 + s eps`, the
+/// parameterisation's loss, Adam with the learning rate cosine-decayed to
+/// 10% as in rectified flow, and a moving average of the weights
+/// ([`WEIGHT_AVERAGE_DECAY`]) as the result.
+///
+/// # Errors
+///
+/// Mismatched sizes or bad settings.
+pub fn trainer<B: Backend>(backend: &B, model: &DiffusionModel, data: &Gmm, config: &TrainConfig) -> Result<Trainer<B>, MethodError> {
     let d = model.net.dim;
     if data.dim() != d {
         return Err(MethodError::Config(format!("the data are {}-D but the model is {d}-D", data.dim())));
     }
-    let mut adam = AdamLoop::new(&model.net.net, config)?.with_average(WEIGHT_AVERAGE_DECAY);
-    let mut noise_rng = SeedStream::new(config.seed, "diffusion/noise");
-    let mut data_rng = SeedStream::new(config.seed, "diffusion/data");
-    let mut time_rng = SeedStream::new(config.seed, "diffusion/time");
-    let sc = model.schedule;
-    for step in 0..config.steps {
-        adam.begin(step);
-        let x0 = data.sample(config.batch, &mut data_rng)?;
-        let eps = noise_rng.normal_tensor(&[config.batch, d]);
-        let t: Vec<f64> = (0..config.batch).map(|_| T_MIN + (1.0 - T_MIN) * time_rng.uniform_f64()).collect();
-        let column = |f: &dyn Fn(f64) -> f64| Tensor::from_shape_vec(&[config.batch, 1], t.iter().map(|&ti| f(ti) as f32).collect());
-        let (a, s) = (column(&|ti| sc.alpha(ti))?, column(&|ti| sc.sigma(ti))?);
-        let xt = a.mul(&x0)?.add(&s.mul(&eps)?)?;
-        let t32: Vec<f32> = t.iter().map(|&ti| ti as f32).collect();
-        let tape = Tape::new();
-        let scaled = xt.mul(&column(&|ti| model.input_scale(ti))?)?;
-        let (out, leaves) = model.net.net.forward(&tape, &tape.constant(model.net.input(&scaled, &t32)?))?;
-        let loss = match model.parameterisation {
-            // |s x + F - eps|^2
-            Parameterisation::Eps => odeon_nn::mse(&out, &tape.constant(eps.sub(&s.mul(&xt)?)?))?,
-            Parameterisation::Score => {
-                // s^2 |score_hat - (-eps / s)|^2 with score_hat = -x + F:
-                // |s F - (s x - eps)|^2.
-                let scaled = out.mul(&tape.constant(s.clone()))?;
-                odeon_nn::mse(&scaled, &tape.constant(s.mul(&xt)?.sub(&eps)?))?
-            }
-            Parameterisation::Velocity => {
-                let da = column(&|ti| -0.5 * sc.beta(ti) * sc.alpha(ti))?;
-                let ds = column(&|ti| 0.5 * sc.beta(ti) * sc.alpha(ti).powi(2) / sc.sigma(ti))?;
-                let target = da.mul(&x0)?.add(&ds.mul(&eps)?)?;
-                odeon_nn::mse(&out, &tape.constant(target))?
-            }
-        };
-        adam.finish(step, &tape, &loss, &leaves, &mut model.net.net, monitor)?;
-    }
-    adam.use_average(&mut model.net.net)?;
-    Ok(adam.report())
+    let source = DiffusionBatches {
+        model: model.clone(),
+        data: data.clone(),
+        batch: config.batch,
+        noise_rng: SeedStream::new(config.seed, "diffusion/noise"),
+        data_rng: SeedStream::new(config.seed, "diffusion/data"),
+        time_rng: SeedStream::new(config.seed, "diffusion/time"),
+    };
+    Trainer::new(backend, &model.net.net, config, Some(WEIGHT_AVERAGE_DECAY), Box::new(source), Regression::Squared)
 }
+
+/// Trains `model` on the CPU ([`trainer`]); the model ends with the
+/// moving average of its weights, also when stopped early.
+pub fn train(model: &mut DiffusionModel, data: &Gmm, config: &TrainConfig, monitor: &mut Monitor<'_>) -> Result<TrainReport, MethodError> {
+    let mut run = trainer(&Cpu, model, data, config)?;
+    run_and_apply(&mut run, monitor, &mut |values| model.net.set_parameters(values))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

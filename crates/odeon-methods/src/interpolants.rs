@@ -31,13 +31,12 @@
 //! [`crate::gmm`]): learned fields are compared with the exact ones point
 //! by point.
 
-use odeon_autodiff::Tape;
-use odeon_tensor::{SeedStream, Tensor};
+use odeon_tensor::{Backend, Cpu, SeedStream, Tensor};
 
 use crate::diffusion::WEIGHT_AVERAGE_DECAY;
 use crate::gmm::Gmm;
 use crate::rectified_flow::{TrainConfig, TrainReport, VelocityModel};
-use crate::training::AdamLoop;
+use crate::training::{Batch, BatchSource, Regression, Trainer, run_and_apply};
 use crate::{MethodError, Monitor};
 
 /// Training times stay this far from the ends, where `gamma'` is infinite.
@@ -155,16 +154,56 @@ impl InterpolantModel {
     }
 }
 
-/// Trains `model` on its field's regression for data from `data`, times
-/// uniform on `[T_EDGE, 1 - T_EDGE]`, with Adam (cosine-decayed learning
-/// rate) and a moving average of the weights for the result. The velocity
-/// loss takes each draw twice, with `+z` and `-z`, so a step sees
-/// `2 batch` points; the denoiser's sees `batch`.
+/// The batches of an interpolant run: noise, data, latent and times, the
+/// interpolant point and the field's target (antithetic for the velocity).
+struct InterpolantBatches {
+    model: InterpolantModel,
+    data: Gmm,
+    batch: usize,
+    noise_rng: SeedStream,
+    data_rng: SeedStream,
+    latent_rng: SeedStream,
+    time_rng: SeedStream,
+}
+
+impl BatchSource for InterpolantBatches {
+    fn batch(&mut self, _step: usize) -> Result<Batch, MethodError> {
+        let (n, d, interpolant) = (self.batch, self.model.net.dim, self.model.interpolant);
+        let x0 = self.noise_rng.normal_tensor(&[n, d]);
+        let x1 = self.data.sample(n, &mut self.data_rng)?;
+        let z = self.latent_rng.normal_tensor(&[n, d]);
+        let t: Vec<f64> = (0..n).map(|_| T_EDGE + (1.0 - 2.0 * T_EDGE) * self.time_rng.uniform_f64()).collect();
+        let column = |f: &dyn Fn(f64) -> f64| Tensor::from_shape_vec(&[n, 1], t.iter().map(|&ti| f(ti) as f32).collect());
+        let (alpha, beta, gamma) = (column(&|ti| 1.0 - ti)?, column(&|ti| ti)?, column(&|ti| interpolant.gamma(ti))?);
+        let mean = alpha.mul(&x0)?.add(&beta.mul(&x1)?)?;
+        let latent = gamma.mul(&z)?;
+        let t32: Vec<f32> = t.iter().map(|&ti| ti as f32).collect();
+        let (input, target) = match self.model.field {
+            Field::Velocity => {
+                let chord = x1.sub(&x0)?;
+                let kick = column(&|ti| interpolant.d_gamma(ti))?.mul(&z)?;
+                let input = Tensor::concat(&[&mean.add(&latent)?, &mean.sub(&latent)?], 0)?;
+                let target = Tensor::concat(&[&chord.add(&kick)?, &chord.sub(&kick)?], 0)?;
+                let times = [t32.as_slice(), t32.as_slice()].concat();
+                (self.model.net.input(&input, &times)?, target)
+            }
+            Field::Denoiser => (self.model.net.input(&mean.add(&latent)?, &t32)?, z),
+        };
+        Ok(Batch { input, target, output_scale: None })
+    }
+}
+
+/// A training run of `model` on its field's regression for data from
+/// `data`, on any backend, a step at a time: times uniform on
+/// `[T_EDGE, 1 - T_EDGE]`, Adam (cosine-decayed learning rate) and a
+/// moving average of the weights as the result. The velocity loss takes
+/// each draw twice, with `+z` and `-z`, so a step sees `2 batch` points;
+/// the denoiser's sees `batch`.
 ///
 /// # Errors
 ///
-/// Bad settings or sizes, divergence, or a stop from the monitor.
-pub fn train(model: &mut InterpolantModel, data: &Gmm, config: &TrainConfig, monitor: &mut Monitor<'_>) -> Result<TrainReport, MethodError> {
+/// Mismatched sizes or bad settings.
+pub fn trainer<B: Backend>(backend: &B, model: &InterpolantModel, data: &Gmm, config: &TrainConfig) -> Result<Trainer<B>, MethodError> {
     let d = model.net.dim;
     if data.dim() != d {
         return Err(MethodError::Config(format!("the data are {}-D but the model is {d}-D", data.dim())));
@@ -172,42 +211,27 @@ pub fn train(model: &mut InterpolantModel, data: &Gmm, config: &TrainConfig, mon
     if model.field == Field::Denoiser && model.interpolant.noise == 0.0 {
         return Err(MethodError::Config("with no latent noise (c = 0) there is nothing to denoise: use c > 0 for a denoiser".into()));
     }
-    let mut adam = AdamLoop::new(&model.net.net, config)?.with_average(WEIGHT_AVERAGE_DECAY);
-    let mut noise_rng = SeedStream::new(config.seed, "interpolant/noise");
-    let mut data_rng = SeedStream::new(config.seed, "interpolant/data");
-    let mut latent_rng = SeedStream::new(config.seed, "interpolant/latent");
-    let mut time_rng = SeedStream::new(config.seed, "interpolant/time");
-    let interpolant = model.interpolant;
-    for step in 0..config.steps {
-        adam.begin(step);
-        let n = config.batch;
-        let x0 = noise_rng.normal_tensor(&[n, d]);
-        let x1 = data.sample(n, &mut data_rng)?;
-        let z = latent_rng.normal_tensor(&[n, d]);
-        let t: Vec<f64> = (0..n).map(|_| T_EDGE + (1.0 - 2.0 * T_EDGE) * time_rng.uniform_f64()).collect();
-        let column = |f: &dyn Fn(f64) -> f64| Tensor::from_shape_vec(&[n, 1], t.iter().map(|&ti| f(ti) as f32).collect());
-        let (alpha, beta, gamma) = (column(&|ti| 1.0 - ti)?, column(&|ti| ti)?, column(&|ti| interpolant.gamma(ti))?);
-        let mean = alpha.mul(&x0)?.add(&beta.mul(&x1)?)?;
-        let latent = gamma.mul(&z)?;
-        let t32: Vec<f32> = t.iter().map(|&ti| ti as f32).collect();
-        let (input, target) = match model.field {
-            Field::Velocity => {
-                let chord = x1.sub(&x0)?;
-                let kick = column(&|ti| interpolant.d_gamma(ti))?.mul(&z)?;
-                let input = Tensor::concat(&[&mean.add(&latent)?, &mean.sub(&latent)?], 0)?;
-                let target = Tensor::concat(&[&chord.add(&kick)?, &chord.sub(&kick)?], 0)?;
-                let times = [t32.as_slice(), t32.as_slice()].concat();
-                (model.net.input(&input, &times)?, target)
-            }
-            Field::Denoiser => (model.net.input(&mean.add(&latent)?, &t32)?, z),
-        };
-        let tape = Tape::new();
-        let (out, leaves) = model.net.net.forward(&tape, &tape.constant(input))?;
-        let loss = odeon_nn::mse(&out, &tape.constant(target))?;
-        adam.finish(step, &tape, &loss, &leaves, &mut model.net.net, monitor)?;
-    }
-    adam.use_average(&mut model.net.net)?;
-    Ok(adam.report())
+    let source = InterpolantBatches {
+        model: model.clone(),
+        data: data.clone(),
+        batch: config.batch,
+        noise_rng: SeedStream::new(config.seed, "interpolant/noise"),
+        data_rng: SeedStream::new(config.seed, "interpolant/data"),
+        latent_rng: SeedStream::new(config.seed, "interpolant/latent"),
+        time_rng: SeedStream::new(config.seed, "interpolant/time"),
+    };
+    Trainer::new(backend, &model.net.net, config, Some(WEIGHT_AVERAGE_DECAY), Box::new(source), Regression::Squared)
+}
+
+/// Trains `model` on the CPU ([`trainer`]); the model ends with the
+/// moving average of its weights, also when stopped early.
+///
+/// # Errors
+///
+/// Bad settings or sizes, divergence, or a stop from the monitor.
+pub fn train(model: &mut InterpolantModel, data: &Gmm, config: &TrainConfig, monitor: &mut Monitor<'_>) -> Result<TrainReport, MethodError> {
+    let mut run = trainer(&Cpu, model, data, config)?;
+    run_and_apply(&mut run, monitor, &mut |values| model.net.set_parameters(values))
 }
 
 /// The fields a sampler needs at `(x, t)`: the velocity and, for `eps > 0`,

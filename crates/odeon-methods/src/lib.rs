@@ -16,7 +16,7 @@ pub mod gmm;
 pub mod interpolants;
 pub mod metrics;
 pub mod rectified_flow;
-mod training;
+pub mod training;
 
 use odeon_autodiff::AutodiffError;
 use odeon_nn::NnError;

@@ -12,13 +12,12 @@
 //! [`TimeSampling::UShaped`] (more training near both ends, where one- and
 //! two-step samplers evaluate the field) and [`FlowLoss::PseudoHuber`].
 
-use odeon_autodiff::Tape;
-use odeon_nn::{Activation, Mlp, Module};
+use odeon_nn::{Activation, Mlp};
 use odeon_tensor::{Backend, Cpu, SeedStream, Tensor};
 use std::rc::Rc;
 
 use crate::data::RingMixture;
-use crate::training::AdamLoop;
+use crate::training::{Batch, BatchSource, Regression, Trainer, run_and_apply, set_mlp_parameters};
 use crate::{MethodError, Monitor};
 
 /// Number of sinusoidal frequencies in the time embedding.
@@ -337,124 +336,56 @@ pub struct TrainReport {
     pub losses: Vec<f32>,
 }
 
-/// One 1-rectified-flow training run on any backend, a step at a time.
-///
-/// Batches are drawn on the CPU from the same seeded streams whatever the
-/// backend (so a GPU run trains on exactly the CPU run's data) and uploaded;
-/// the network, its gradients and Adam's moments stay on the backend's
-/// device. [`Trainer::step`] reads nothing back: it returns the loss as a
-/// scalar on the device, so a GPU driver queues many steps and reads their
-/// losses at once (the playground's worker reads them asynchronously).
-pub struct Trainer<B: Backend> {
-    backend: B,
+/// The batches of a rectified-flow run: pairs from the coupling, times from
+/// the objective's density, the straight-line point and direction.
+struct FlowBatches {
     model: VelocityModel,
-    net: Mlp<B>,
-    adam: AdamLoop<B>,
     coupling: Coupling,
-    objective: Objective,
-    config: TrainConfig,
+    time: TimeSampling,
+    batch: usize,
     noise_rng: SeedStream,
     data_rng: SeedStream,
     time_rng: SeedStream,
-    step: usize,
 }
 
-impl<B: Backend> Trainer<B> {
-    /// Starts training a copy of `model` on `backend`.
-    ///
-    /// # Errors
-    ///
-    /// A bad target, model or setting, or a backend that cannot hold the
-    /// model (e.g. `f64` on a GPU).
-    pub fn new(backend: &B, model: &VelocityModel, coupling: &Coupling, objective: &Objective, config: &TrainConfig) -> Result<Self, MethodError> {
-        coupling.check(model.dim)?;
-        objective.time.check()?;
-        let net = Mlp::from_state(backend, &model.net.to_state()?)?;
-        let adam = AdamLoop::new(&net, config)?;
-        Ok(Self {
-            backend: backend.clone(),
-            model: model.clone(),
-            net,
-            adam,
-            coupling: coupling.clone(),
-            objective: *objective,
-            config: *config,
-            noise_rng: SeedStream::new(config.seed, "rectified-flow/noise"),
-            data_rng: SeedStream::new(config.seed, "rectified-flow/data"),
-            time_rng: SeedStream::new(config.seed, "rectified-flow/time"),
-            step: 0,
-        })
-    }
-
-    /// The settings of this run.
-    pub fn config(&self) -> &TrainConfig {
-        &self.config
-    }
-
-    /// Steps queued so far.
-    pub fn steps_done(&self) -> usize {
-        self.step
-    }
-
-    /// Queues one training step and returns its loss (before the update) as
-    /// a scalar tensor on the backend's device; nothing is read back.
-    ///
-    /// # Errors
-    ///
-    /// When every step has been taken, or the backend fails.
-    pub fn step(&mut self) -> Result<Tensor<B>, MethodError> {
-        let config = self.config;
-        if self.step >= config.steps {
-            return Err(MethodError::Config(format!("training already took its {} steps", config.steps)));
-        }
-        self.adam.begin(self.step);
+impl BatchSource for FlowBatches {
+    fn batch(&mut self, _step: usize) -> Result<Batch, MethodError> {
+        let n = self.batch;
         let (x0, x1) = match &self.coupling {
-            Coupling::Independent(target) => {
-                (self.noise_rng.normal_tensor(&[config.batch, 2]), target.sample(config.batch, &mut self.data_rng)?)
-            }
-            Coupling::Pairs(pairs) => pairs.batch(config.batch, &mut self.data_rng)?,
+            Coupling::Independent(target) => (self.noise_rng.normal_tensor(&[n, 2]), target.sample(n, &mut self.data_rng)?),
+            Coupling::Pairs(pairs) => pairs.batch(n, &mut self.data_rng)?,
         };
-        let t: Vec<f32> = (0..config.batch).map(|_| self.objective.time.sample(&mut self.time_rng)).collect();
-        let t_col = Tensor::from_shape_vec(&[config.batch, 1], t.clone())?;
+        let t: Vec<f32> = (0..n).map(|_| self.time.sample(&mut self.time_rng)).collect();
+        let t_col = Tensor::from_shape_vec(&[n, 1], t.clone())?;
         let xt = x0.add(&t_col.mul(&x1.sub(&x0)?)?)?;
-        let target_v = x1.sub(&x0)?;
-        let input = self.model.input(&xt, &t)?;
-        let upload = |x: &Tensor| Tensor::from_f32_in(&self.backend, x.shape(), &x.to_f32_vec()?);
-
-        let tape = Tape::new();
-        let input = tape.constant(upload(&input)?);
-        let (v, leaves) = self.net.forward(&tape, &input)?;
-        let target_v = tape.constant(upload(&target_v)?);
-        let loss = match self.objective.loss {
-            FlowLoss::Squared => odeon_nn::mse(&v, &target_v)?,
-            FlowLoss::PseudoHuber => {
-                let dim = self.model.dim as f64;
-                odeon_nn::loss::pseudo_huber(&v, &target_v, 0.00054 * dim)?.scale(1.0 / dim)?
-            }
-        };
-        let loss = self.adam.update(&tape, &loss, &leaves, &mut self.net)?;
-        self.step += 1;
-        Ok(loss)
+        Ok(Batch { input: self.model.input(&xt, &t)?, target: x1.sub(&x0)?, output_scale: None })
     }
+}
 
-    /// The network's parameters on the device (W0, b0, W1, ...), e.g. for
-    /// an asynchronous read.
-    pub fn parameters(&self) -> Vec<Tensor<B>> {
-        self.net.parameters()
-    }
-
-    /// The trained model, read back to the CPU (a blocking read on a GPU:
-    /// native runs only; the browser reads [`Trainer::parameters`]
-    /// asynchronously and calls [`VelocityModel::set_parameters`]).
-    ///
-    /// # Errors
-    ///
-    /// When the backend cannot read synchronously.
-    pub fn trained_model(&self) -> Result<VelocityModel, MethodError> {
-        let mut model = self.model.clone();
-        model.net = Mlp::from_state(&Cpu, &self.net.to_state()?)?;
-        Ok(model)
-    }
+/// A rectified-flow training run of `model` on `coupling` with
+/// `objective`, on any backend, a step at a time ([`Trainer`]).
+///
+/// # Errors
+///
+/// A bad coupling, objective, model or setting, or a backend that cannot
+/// hold the model (e.g. `f64` on a GPU).
+pub fn trainer<B: Backend>(backend: &B, model: &VelocityModel, coupling: &Coupling, objective: &Objective, config: &TrainConfig) -> Result<Trainer<B>, MethodError> {
+    coupling.check(model.dim)?;
+    objective.time.check()?;
+    let source = FlowBatches {
+        model: model.clone(),
+        coupling: coupling.clone(),
+        time: objective.time,
+        batch: config.batch,
+        noise_rng: SeedStream::new(config.seed, "rectified-flow/noise"),
+        data_rng: SeedStream::new(config.seed, "rectified-flow/data"),
+        time_rng: SeedStream::new(config.seed, "rectified-flow/time"),
+    };
+    let regression = match objective.loss {
+        FlowLoss::Squared => Regression::Squared,
+        FlowLoss::PseudoHuber => Regression::PseudoHuber(0.00054 * model.dim as f64),
+    };
+    Trainer::new(backend, &model.net, config, None, Box::new(source), regression)
 }
 
 impl VelocityModel {
@@ -465,17 +396,7 @@ impl VelocityModel {
     ///
     /// When the count or a length does not match the network.
     pub fn set_parameters(&mut self, values: &[Vec<f32>]) -> Result<(), MethodError> {
-        let current = self.net.parameters();
-        if values.len() != current.len() {
-            return Err(MethodError::Config(format!("expected {} parameter tensors, got {}", current.len(), values.len())));
-        }
-        let params = current
-            .iter()
-            .zip(values)
-            .map(|(p, v)| Tensor::from_shape_vec(p.shape(), v.clone()))
-            .collect::<Result<Vec<_>, _>>()?;
-        self.net.set_parameters(&params)?;
-        Ok(())
+        set_mlp_parameters(&mut self.net, values)
     }
 }
 
@@ -503,25 +424,8 @@ pub fn train_on<B: Backend>(
     config: &TrainConfig,
     monitor: &mut Monitor<'_>,
 ) -> Result<TrainReport, MethodError> {
-    let mut trainer = Trainer::new(backend, model, coupling, objective, config)?;
-    let mut losses = Vec::with_capacity(config.steps);
-    let mut outcome = Ok(());
-    for step in 0..config.steps {
-        let loss = trainer.step()?.item()? as f32;
-        if !loss.is_finite() {
-            outcome = Err(MethodError::Diverged { step, loss });
-            break;
-        }
-        losses.push(loss);
-        if !monitor(step + 1, config.steps, loss) {
-            outcome = Err(MethodError::Stopped { step: step + 1, total: config.steps });
-            break;
-        }
-    }
-    if !matches!(outcome, Err(MethodError::Diverged { .. })) {
-        *model = trainer.trained_model()?;
-    }
-    outcome.map(|()| TrainReport { losses })
+    let mut run = trainer(backend, model, coupling, objective, config)?;
+    run_and_apply(&mut run, monitor, &mut |values| model.set_parameters(values))
 }
 
 /// Integrates the learned ODE from `x0` (noise, `t = 0`) to `t = 1` with
@@ -574,6 +478,7 @@ pub fn sample_adaptive(model: &VelocityModel, x0: &Tensor, solver: odeon_solve::
 mod tests {
     use super::*;
     use crate::metrics::sliced_w2;
+    use odeon_nn::Module;
 
     /// The skeleton's success criterion: 1-RF on 8 Gaussians covers every mode
     /// and its samples are far closer to the target than the noise is.

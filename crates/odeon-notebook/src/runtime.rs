@@ -356,7 +356,7 @@ struct CellRun {
     /// The scope as the cell found it, and the models in it with their
     /// parameters then: each pass starts from here.
     snapshot: Scope<'static>,
-    models: Vec<(Model, VelocityModel)>,
+    models: Vec<Restore>,
     /// Outputs of the cell's jobs so far, in call order.
     memo: Vec<(Job, JobOutput)>,
     /// Events the last pass sent before it suspended.
@@ -373,11 +373,21 @@ pub enum CellState {
     NeedsJob(Job),
 }
 
-/// Every model reachable from `value` (through arrays and maps).
-fn collect_models(value: &Dynamic, out: &mut Vec<(Model, VelocityModel)>) {
+/// Puts a model back as it was when the closure was made.
+pub(crate) type Restore = Box<dyn Fn()>;
+
+/// A [`Restore`] for a shared model.
+pub(crate) fn restore_of<T: Clone + 'static>(model: &Rc<RefCell<T>>) -> Restore {
+    let (model, saved) = (Rc::clone(model), model.borrow().clone());
+    Box::new(move || *model.borrow_mut() = saved.clone())
+}
+
+/// Every model reachable from `value` (through arrays and maps), as it is now.
+fn collect_models(value: &Dynamic, out: &mut Vec<Restore>) {
     if let Some(model) = value.read_lock::<Model>() {
-        let saved = model.0.borrow().clone();
-        out.push((model.clone(), saved));
+        out.push(restore_of(&model.0));
+    } else if let Some(restore) = diffusion::restore(value).or_else(|| interpolants::restore(value)).or_else(|| adjoint::restore(value)) {
+        out.push(restore);
     } else if let Some(array) = value.read_lock::<Array>() {
         array.iter().for_each(|v| collect_models(v, out));
     } else if let Some(map) = value.read_lock::<Map>() {
@@ -463,8 +473,8 @@ impl Session {
                 run.memo = context.memo;
                 run.sent = context.emitted;
                 self.scope = run.snapshot.clone();
-                for (model, saved) in &run.models {
-                    *model.0.borrow_mut() = saved.clone();
+                for restore in &run.models {
+                    restore();
                 }
             }
             return Ok(CellState::NeedsJob(job));

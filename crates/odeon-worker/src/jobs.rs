@@ -12,7 +12,6 @@
 use std::future::Future;
 
 use odeon_methods::MethodError;
-use odeon_methods::rectified_flow::Trainer;
 use odeon_notebook::events::Event;
 use odeon_notebook::runtime::{Job, JobOutput, TrainingProgress};
 use odeon_tensor::{Backend, Tensor, TensorError};
@@ -43,9 +42,8 @@ where
     R: Fn(Tensor<B>) -> F,
     F: Future<Output = Result<Vec<f32>, TensorError>>,
 {
-    let Job::TrainRectifiedFlow { model, coupling, objective, config } = job;
-    let mut trainer = Trainer::new(backend, model, coupling, objective, config)?;
-    let total = config.steps;
+    let mut trainer = job.trainer(backend)?;
+    let total = job.steps();
     let chunk = read_every(total);
     let mut progress = TrainingProgress::new(total);
     let mut losses = Vec::with_capacity(total);
@@ -72,7 +70,7 @@ where
             break;
         }
     }
-    let params = trainer.parameters();
+    let params = trainer.final_parameters();
     let flat = params.iter().map(|p| p.reshape(&[p.len()])).collect::<Result<Vec<_>, _>>()?;
     let parts: Vec<&Tensor<B>> = flat.iter().collect();
     let values = read(Tensor::concat(&parts, 0)?).await?;
@@ -82,9 +80,7 @@ where
         split.push(values.get(at..at + p.len()).map(<[f32]>::to_vec).ok_or_else(|| TensorError::Device("the GPU returned too few parameters".into()))?);
         at += p.len();
     }
-    let mut trained = model.clone();
-    trained.set_parameters(&split)?;
-    Ok(JobOutput::Trained { model: trained, losses, stopped })
+    Ok(JobOutput::Trained { parameters: split, losses, stopped })
 }
 
 #[cfg(test)]
@@ -107,7 +103,7 @@ mod tests {
 
     /// A reflow job with the "++" objective: fixed pairs, U-shaped times, pseudo-Huber.
     fn reflow_job(steps: usize) -> Job {
-        let Job::TrainRectifiedFlow { model, config, .. } = job(steps);
+        let Job::TrainRectifiedFlow { model, config, .. } = job(steps) else { unreachable!("a rectified-flow job") };
         let mut rng = odeon_tensor::SeedStream::new(5, "test/pairs");
         let noise = rng.normal_tensor(&[64, 2]);
         let data = RingMixture::eight_gaussians().sample(64, &mut rng).expect("draw");
@@ -115,9 +111,31 @@ mod tests {
         Job::TrainRectifiedFlow { model, coupling, objective: Objective::plus_plus(), config }
     }
 
+    /// One small job of every other method: a score-parameterised diffusion
+    /// model (its loss scales the output), an interpolant velocity
+    /// (antithetic batches) and a class-conditional noise predictor.
+    fn other_jobs(steps: usize) -> Vec<Job> {
+        use odeon_methods::adjoint_dpm::ConditionalDiffusion;
+        use odeon_methods::diffusion::{DiffusionModel, Parameterisation};
+        use odeon_methods::gmm::Gmm;
+        use odeon_methods::interpolants::{Field, Interpolant, InterpolantModel};
+        let data = Gmm::ring(4, 3.0, 0.3).expect("ring");
+        let config = TrainConfig { steps, batch: 32, lr: 3e-3, seed: 3 };
+        let net = || VelocityModel::new(2, 16, 2, Activation::Silu, 4).expect("sizes");
+        vec![
+            Job::TrainDiffusion { model: DiffusionModel::new(net(), Parameterisation::Score, 1.0), data: data.clone(), config },
+            Job::TrainInterpolant {
+                model: InterpolantModel { net: net(), field: Field::Velocity, interpolant: Interpolant::new(1.0).expect("c") },
+                data: data.clone(),
+                config,
+            },
+            Job::TrainConditional { model: ConditionalDiffusion::new(2, 4, 16, 2, Activation::Silu, 5).expect("sizes"), data, config },
+        ]
+    }
+
     #[test]
     fn the_async_driver_reproduces_the_in_cell_run_bit_for_bit() {
-        for job in [job(45), reflow_job(45)] {
+        for job in [job(45), reflow_job(45)].into_iter().chain(other_jobs(45)) {
             let want = run_on(&Cpu, &job, &mut |_, _, _| true).expect("inline");
             let mut events = Vec::new();
             let got = pollster::block_on(drive_job(&Cpu, &job, |t: Tensor| async move { t.to_f32_vec() }, &mut |e| events.push(e), &|| false))
@@ -164,7 +182,7 @@ mod tests {
         .expect_err("device lost");
         assert!(odeon_notebook::runtime::is_device_failure(&lost), "{lost:?}");
 
-        let Job::TrainRectifiedFlow { model, config, .. } = job;
+        let Job::TrainRectifiedFlow { model, config, .. } = job else { unreachable!("a rectified-flow job") };
         let far = Job::TrainRectifiedFlow {
             model,
             coupling: RingMixture { radius: 1e30, ..RingMixture::eight_gaussians() }.into(),
@@ -187,8 +205,8 @@ mod tests {
             }
         };
         // The reflow job's pseudo-Huber loss runs row sums and square roots on the GPU too.
-        for job in [job(30), reflow_job(30)] {
-        let Ok(JobOutput::Trained { losses: want, model: cpu_model, .. }) = run_on(&Cpu, &job, &mut |_, _, _| true) else { panic!("cpu run") };
+        for job in [job(30), reflow_job(30)].into_iter().chain(other_jobs(30)) {
+        let Ok(JobOutput::Trained { losses: want, parameters: cpu_params, .. }) = run_on(&Cpu, &job, &mut |_, _, _| true) else { panic!("cpu run") };
         let reader = backend.clone();
         let out = pollster::block_on(drive_job(
             &backend,
@@ -201,11 +219,10 @@ mod tests {
             &|| false,
         ))
         .expect("gpu");
-        let JobOutput::Trained { losses, model, .. } = out else { panic!("{out:?}") };
+        let JobOutput::Trained { losses, parameters, .. } = out else { panic!("{out:?}") };
         let worst = losses.iter().zip(&want).map(|(a, b)| ((a - b) / b).abs()).fold(0.0f32, f32::max);
         assert!(losses.len() == 30 && worst < 1e-4, "losses differ by {worst:e}");
-        let flat = |m: &VelocityModel| odeon_nn::Module::parameters(&m.net).iter().flat_map(|p| p.to_f32_vec().expect("cpu")).collect::<Vec<f32>>();
-        let (a, b) = (flat(&model), flat(&cpu_model));
+        let (a, b) = (parameters.concat(), cpu_params.concat());
         let scale = b.iter().fold(0.0f32, |m, v| m.max(v.abs()));
         let diff = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
         assert!(diff < 1e-4 * scale, "parameters differ by {diff:e} (scale {scale})");

@@ -10,7 +10,7 @@ use odeon_nn::Activation;
 use rhai::{Array, Dynamic, Engine, Map};
 
 use super::diffusion::Mixture;
-use super::jobs::TrainingProgress;
+use super::jobs::{self, Job, TrainingProgress};
 use super::{Fallible, Points, check_keys, emit, float_array, get_int, method_error, script_error, should_stop, to_seed, train_config};
 
 /// A conditional diffusion model in scripts (shared between cells).
@@ -37,6 +37,11 @@ fn sampler_grid(model: &ConditionalDiffusion, options: &Map, key: &str, default:
     Grid::new(&model.schedule, steps).map_err(method_error)
 }
 
+/// A [`super::Restore`] for the model in `value`, if it holds one of this module's.
+pub(crate) fn restore(value: &rhai::Dynamic) -> Option<super::Restore> {
+    value.read_lock::<Conditional>().map(|m| super::restore_of(&m.0))
+}
+
 pub(crate) fn register(engine: &mut Engine) {
     engine.register_type_with_name::<Conditional>("ConditionalModel");
     engine.register_fn("to_string", |m: &mut Conditional| {
@@ -58,14 +63,8 @@ pub(crate) fn register(engine: &mut Engine) {
     });
     engine.register_fn("train_conditional_diffusion", |model: Conditional, data: Mixture, options: Map| -> Fallible<Array> {
         let config = train_config(&options, "train_conditional_diffusion", 2000, &[])?;
-        let mut progress = TrainingProgress::new(config.steps);
-        let mut sink = emit;
-        let report = adjoint_dpm::train(&mut model.0.borrow_mut(), data.gmm(), &config, &mut |step, total, loss| {
-            progress.observe(step, total, loss, &mut sink);
-            !should_stop()
-        })
-        .map_err(method_error)?;
-        Ok(report.losses.into_iter().map(|l| Dynamic::from_float(f64::from(l))).collect())
+        let job = Job::TrainConditional { model: model.0.borrow().clone(), data: data.gmm().clone(), config };
+        jobs::train(job, |values| model.0.borrow_mut().set_parameters(values))
     });
     engine.register_fn("class_condition", |model: &mut Conditional, k: i64| -> Fallible<Array> {
         let m = model.0.borrow();

@@ -12,8 +12,8 @@ use odeon_methods::gmm::Gmm;
 use odeon_tensor::{SeedStream, Tensor};
 use rhai::{Array, Dynamic, Engine, Map};
 
-use super::jobs::TrainingProgress;
-use super::{Fallible, Points, check_keys, emit, float_array, get_float, get_int, grid_map, grid_points, method_error, script_error, should_stop, to_seed, train_config, velocity_net};
+use super::jobs::{self, Job};
+use super::{Fallible, Points, check_keys, float_array, get_float, get_int, grid_map, grid_points, method_error, script_error, should_stop, to_seed, train_config, velocity_net};
 
 /// A Gaussian mixture in scripts.
 #[derive(Debug, Clone)]
@@ -55,6 +55,11 @@ fn check_dim(data: &Gmm, points: &Points, what: &str) -> Fallible<()> {
         return Err(script_error(format!("{what}: the mixture is {}-D but the points have shape {shape:?}", data.dim())));
     }
     Ok(())
+}
+
+/// A [`super::Restore`] for the model in `value`, if it holds one of this module's.
+pub(crate) fn restore(value: &rhai::Dynamic) -> Option<super::Restore> {
+    value.read_lock::<Diffusion>().map(|m| super::restore_of(&m.0))
 }
 
 pub(crate) fn register(engine: &mut Engine) {
@@ -102,14 +107,8 @@ pub(crate) fn register(engine: &mut Engine) {
     });
     engine.register_fn("train_diffusion", |model: Diffusion, data: Mixture, options: Map| -> Fallible<Array> {
         let config = train_config(&options, "train_diffusion", 2000, &[])?;
-        let mut progress = TrainingProgress::new(config.steps);
-        let mut sink = emit;
-        let report = diffusion::train(&mut model.0.borrow_mut(), &data.0, &config, &mut |step, total, loss| {
-            progress.observe(step, total, loss, &mut sink);
-            !should_stop()
-        })
-        .map_err(method_error)?;
-        Ok(report.losses.into_iter().map(|l| Dynamic::from_float(f64::from(l))).collect())
+        let job = Job::TrainDiffusion { model: model.0.borrow().clone(), data: (*data.0).clone(), config };
+        jobs::train(job, |values| model.0.borrow_mut().net.set_parameters(values))
     });
     engine.register_fn("sample_diffusion", |model: Diffusion, noise: Points, options: Map| -> Fallible<Points> {
         let (sampler, steps) = sampler_options(&options, "sample_diffusion")?;

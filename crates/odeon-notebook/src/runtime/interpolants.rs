@@ -10,8 +10,8 @@ use odeon_tensor::SeedStream;
 use rhai::{Array, Dynamic, Engine, Map};
 
 use super::diffusion::Mixture;
-use super::jobs::TrainingProgress;
-use super::{Fallible, Points, check_keys, emit, float_array, get_float, get_int, grid_points, method_error, points_xy, script_error, should_stop, to_seed, train_config, velocity_net};
+use super::jobs::{self, Job};
+use super::{Fallible, Points, check_keys, float_array, get_float, get_int, grid_points, method_error, points_xy, script_error, to_seed, train_config, velocity_net};
 
 /// An interpolant model in scripts (shared, so later cells sample what an
 /// earlier cell trained).
@@ -56,6 +56,11 @@ fn sample_options(options: &Map, what: &str) -> Fallible<(f64, usize, u64)> {
     Ok((eps, steps, seed))
 }
 
+/// A [`super::Restore`] for the model in `value`, if it holds one of this module's.
+pub(crate) fn restore(value: &rhai::Dynamic) -> Option<super::Restore> {
+    value.read_lock::<InterpolantNet>().map(|m| super::restore_of(&m.0))
+}
+
 pub(crate) fn register(engine: &mut Engine) {
     engine.register_type_with_name::<InterpolantNet>("InterpolantModel");
     engine.register_fn("to_string", |m: &mut InterpolantNet| {
@@ -77,14 +82,8 @@ pub(crate) fn register(engine: &mut Engine) {
     });
     engine.register_fn("train_interpolant", |model: InterpolantNet, data: Mixture, options: Map| -> Fallible<Array> {
         let config = train_config(&options, "train_interpolant", 2000, &[])?;
-        let mut progress = TrainingProgress::new(config.steps);
-        let mut sink = emit;
-        let report = interpolants::train(&mut model.0.borrow_mut(), data.gmm(), &config, &mut |step, total, loss| {
-            progress.observe(step, total, loss, &mut sink);
-            !should_stop()
-        })
-        .map_err(method_error)?;
-        Ok(report.losses.into_iter().map(|l| Dynamic::from_float(f64::from(l))).collect())
+        let job = Job::TrainInterpolant { model: model.0.borrow().clone(), data: data.gmm().clone(), config };
+        jobs::train(job, |values| model.0.borrow_mut().net.set_parameters(values))
     });
     engine.register_fn("sample_interpolant", |velocity: InterpolantNet, denoiser: InterpolantNet, noise: Points, options: Map| -> Fallible<Points> {
         let (eps, steps, seed) = sample_options(&options, "sample_interpolant")?;

@@ -25,7 +25,12 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use odeon_methods::rectified_flow::{Coupling, Objective, TrainConfig, VelocityModel, train_on};
+use odeon_methods::adjoint_dpm::{self, ConditionalDiffusion};
+use odeon_methods::diffusion::{self, DiffusionModel};
+use odeon_methods::gmm::Gmm;
+use odeon_methods::interpolants::{self, InterpolantModel};
+use odeon_methods::rectified_flow::{self, Coupling, Objective, TrainConfig, VelocityModel};
+use odeon_methods::training::{self, Trainer};
 use odeon_methods::{MethodError, Monitor};
 use odeon_tensor::{Backend, Cpu};
 use rhai::{Dynamic, EvalAltResult, Position};
@@ -34,7 +39,7 @@ use super::outputs::loss_plot;
 use super::{Fallible, emit, method_error};
 use crate::events::Event;
 
-/// Work a cell hands to a device.
+/// Work a cell hands to a device: one training run of a method's model.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Job {
     /// `train_rectified_flow(model, target or pairs, options)`.
@@ -48,37 +53,110 @@ pub enum Job {
         /// Steps, batch, learning rate, seed.
         config: TrainConfig,
     },
+    /// `train_diffusion(model, mixture, options)`.
+    TrainDiffusion {
+        /// The model to train (a copy).
+        model: DiffusionModel,
+        /// The data.
+        data: Gmm,
+        /// Steps, batch, learning rate, seed.
+        config: TrainConfig,
+    },
+    /// `train_interpolant(model, mixture, options)`.
+    TrainInterpolant {
+        /// The model to train (a copy).
+        model: InterpolantModel,
+        /// The data.
+        data: Gmm,
+        /// Steps, batch, learning rate, seed.
+        config: TrainConfig,
+    },
+    /// `train_conditional_diffusion(model, mixture, options)`.
+    TrainConditional {
+        /// The model to train (a copy).
+        model: ConditionalDiffusion,
+        /// The labelled data (class = component).
+        data: Gmm,
+        /// Steps, batch, learning rate, seed.
+        config: TrainConfig,
+    },
 }
 
 impl Job {
-    /// Layer sizes and batch of the network the job trains (what the
-    /// backend policy weighs).
-    pub fn mlp_work(&self) -> (Vec<usize>, usize) {
+    /// The network the job trains.
+    fn net(&self) -> &odeon_nn::Mlp {
         match self {
-            Job::TrainRectifiedFlow { model, config, .. } => {
-                let mut sizes = vec![odeon_nn::Module::parameters(&model.net).first().map_or(0, |w| w.shape()[0])];
-                sizes.extend(odeon_nn::Module::parameters(&model.net).iter().step_by(2).map(|w| w.shape()[1]));
-                (sizes, config.batch)
-            }
+            Job::TrainRectifiedFlow { model, .. } => &model.net,
+            Job::TrainDiffusion { model, .. } => &model.net.net,
+            Job::TrainInterpolant { model, .. } => &model.net.net,
+            Job::TrainConditional { model, .. } => &model.net,
         }
+    }
+
+    /// Steps, batch, learning rate and seed.
+    pub fn config(&self) -> &TrainConfig {
+        match self {
+            Job::TrainRectifiedFlow { config, .. }
+            | Job::TrainDiffusion { config, .. }
+            | Job::TrainInterpolant { config, .. }
+            | Job::TrainConditional { config, .. } => config,
+        }
+    }
+
+    /// Layer sizes and rows per step of the network the job trains (what
+    /// the backend policy weighs).
+    pub fn mlp_work(&self) -> (Vec<usize>, usize) {
+        let params = odeon_nn::Module::parameters(self.net());
+        let mut sizes = vec![params.first().map_or(0, |w| w.shape()[0])];
+        sizes.extend(params.iter().step_by(2).map(|w| w.shape()[1]));
+        let rows = match self {
+            // The antithetic velocity loss sees each draw twice.
+            Job::TrainInterpolant { model, config, .. } if model.field == odeon_methods::interpolants::Field::Velocity => 2 * config.batch,
+            _ => self.config().batch,
+        };
+        (sizes, rows)
     }
 
     /// Steps the job takes.
     pub fn steps(&self) -> usize {
+        self.config().steps
+    }
+
+    /// The job's training run on `backend`, a step at a time.
+    ///
+    /// # Errors
+    ///
+    /// Bad settings or sizes, or a backend that cannot hold the model.
+    pub fn trainer<B: Backend>(&self, backend: &B) -> Result<Trainer<B>, MethodError> {
         match self {
-            Job::TrainRectifiedFlow { config, .. } => config.steps,
+            Job::TrainRectifiedFlow { model, coupling, objective, config } => rectified_flow::trainer(backend, model, coupling, objective, config),
+            Job::TrainDiffusion { model, data, config } => diffusion::trainer(backend, model, data, config),
+            Job::TrainInterpolant { model, data, config } => interpolants::trainer(backend, model, data, config),
+            Job::TrainConditional { model, data, config } => adjoint_dpm::trainer(backend, model, data, config),
         }
     }
 
-    /// Whether `other` is the same call (same settings and architecture):
-    /// the check a replayed cell makes before taking a stored output.
+    /// Whether `other` is the same call (same settings, data and
+    /// architecture): the check a replayed cell makes before taking a
+    /// stored output.
     fn same_call(&self, other: &Job) -> bool {
-        match (self, other) {
+        let same_settings = match (self, other) {
             (
-                Job::TrainRectifiedFlow { model: a, coupling: ta, objective: oa, config: ca },
-                Job::TrainRectifiedFlow { model: b, coupling: tb, objective: ob, config: cb },
-            ) => ta == tb && oa == ob && ca == cb && self.mlp_work() == other.mlp_work() && a.dim == b.dim,
-        }
+                Job::TrainRectifiedFlow { model: a, coupling: ta, objective: oa, .. },
+                Job::TrainRectifiedFlow { model: b, coupling: tb, objective: ob, .. },
+            ) => ta == tb && oa == ob && a.dim == b.dim,
+            (Job::TrainDiffusion { model: a, data: da, .. }, Job::TrainDiffusion { model: b, data: db, .. }) => {
+                da == db && a.parameterisation == b.parameterisation && a.schedule == b.schedule && a.data_std == b.data_std
+            }
+            (Job::TrainInterpolant { model: a, data: da, .. }, Job::TrainInterpolant { model: b, data: db, .. }) => {
+                da == db && a.field == b.field && a.interpolant == b.interpolant
+            }
+            (Job::TrainConditional { model: a, data: da, .. }, Job::TrainConditional { model: b, data: db, .. }) => {
+                da == db && a.classes == b.classes && a.schedule == b.schedule
+            }
+            _ => false,
+        };
+        same_settings && self.config() == other.config() && self.mlp_work() == other.mlp_work()
     }
 }
 
@@ -87,12 +165,13 @@ impl Job {
 pub enum JobOutput {
     /// A finished (or stopped) training run.
     Trained {
-        /// The trained model, on the CPU.
-        model: VelocityModel,
+        /// The trained parameters (W0, b0, W1, ..., flattened), for the
+        /// cell's model.
+        parameters: Vec<Vec<f32>>,
         /// The loss of every step taken.
         losses: Vec<f32>,
-        /// Set when the user stopped the run early (the model holds the
-        /// steps taken so far, as on the CPU).
+        /// Set when the user stopped the run early (the parameters are
+        /// those of the steps taken so far, as on the CPU).
         stopped: Option<MethodError>,
     },
     /// The job failed (bad settings, divergence): the replayed call raises
@@ -133,21 +212,15 @@ impl std::fmt::Debug for Compute {
 ///
 /// Bad settings, divergence, or a backend failure.
 pub fn run_on<B: Backend>(backend: &B, job: &Job, monitor: &mut Monitor<'_>) -> Result<JobOutput, MethodError> {
-    match job {
-        Job::TrainRectifiedFlow { model, coupling, objective, config } => {
-            let mut model = model.clone();
-            let mut losses = Vec::with_capacity(config.steps);
-            let result = train_on(backend, &mut model, coupling, objective, config, &mut |step, total, loss| {
-                losses.push(loss);
-                monitor(step, total, loss)
-            });
-            match result {
-                Ok(_) => Ok(JobOutput::Trained { model, losses, stopped: None }),
-                Err(err @ MethodError::Stopped { .. }) => Ok(JobOutput::Trained { model, losses, stopped: Some(err) }),
-                Err(err) => Err(err),
-            }
-        }
-    }
+    let mut trainer = job.trainer(backend)?;
+    let (losses, outcome) = training::run(&mut trainer, monitor)?;
+    let stopped = match outcome {
+        Ok(()) => None,
+        Err(err @ MethodError::Stopped { .. }) => Some(err),
+        Err(err) => return Err(err),
+    };
+    let parameters = trainer.final_parameters().iter().map(odeon_tensor::Tensor::to_f32_vec).collect::<Result<_, _>>()?;
+    Ok(JobOutput::Trained { parameters, losses, stopped })
 }
 
 /// Whether `err` is the device failing (lost, out of memory, a read it
@@ -228,6 +301,22 @@ thread_local! {
 
 /// The marker a suspending call raises (uncatchable by scripts).
 pub(crate) const SUSPEND: &str = "odeon: suspended for a job";
+
+/// A script's training call: runs `job` ([`run`]), hands the trained
+/// parameters to `apply` (the cell's model) and returns the losses; a stop
+/// (after the parameters so far are applied) or a failure is the call's
+/// error.
+pub(crate) fn train(job: Job, apply: impl FnOnce(&[Vec<f32>]) -> Result<(), MethodError>) -> Fallible<rhai::Array> {
+    let (parameters, losses, stopped) = match run(job, &super::should_stop)? {
+        JobOutput::Trained { parameters, losses, stopped } => (parameters, losses, stopped),
+        JobOutput::Failed(err) => return Err(method_error(err)),
+    };
+    apply(&parameters).map_err(method_error)?;
+    if let Some(err) = stopped {
+        return Err(method_error(err));
+    }
+    Ok(losses.into_iter().map(|l| Dynamic::from_float(f64::from(l))).collect())
+}
 
 /// Runs `job` through the session's [`Compute`], reporting progress as the
 /// cell's events; `None` with a suspension error when deferred.

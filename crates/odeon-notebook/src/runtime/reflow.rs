@@ -7,10 +7,10 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use odeon_methods::rectified_flow::{self, Coupling, FlowLoss, Objective, Pairs, TimeSampling};
-use rhai::{Array, Dynamic, Engine, Map};
+use rhai::{Array, Engine, Map};
 
-use super::jobs::{self, Job, JobOutput};
-use super::{Fallible, Model, Points, get_float, method_error, script_error, should_stop, train_config};
+use super::jobs::{self, Job};
+use super::{Fallible, Model, Points, get_float, method_error, script_error, train_config};
 
 /// The largest point sets `exact_w2` takes: the assignment is O(n^3) time
 /// and its cost matrix `8 n^2` bytes (50 MB here), and it cannot be
@@ -22,15 +22,7 @@ pub(super) fn train(model: &Model, coupling: Coupling, options: &Map) -> Fallibl
     let config = train_config(options, "train_rectified_flow", 1000, &["time", "a", "loss"])?;
     let objective = objective(options)?;
     let job = Job::TrainRectifiedFlow { model: model.0.borrow().clone(), coupling, objective, config };
-    let (trained, losses, stopped) = match jobs::run(job, &should_stop)? {
-        JobOutput::Trained { model, losses, stopped } => (model, losses, stopped),
-        JobOutput::Failed(err) => return Err(method_error(err)),
-    };
-    *model.0.borrow_mut() = trained;
-    if let Some(err) = stopped {
-        return Err(method_error(err));
-    }
-    Ok(losses.into_iter().map(|l| Dynamic::from_float(f64::from(l))).collect())
+    jobs::train(job, |values| model.0.borrow_mut().set_parameters(values))
 }
 
 /// The `time`, `a` and `loss` settings.
