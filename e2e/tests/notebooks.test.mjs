@@ -1,6 +1,7 @@
 // Every shipped notebook at the `ci` profile in Chromium, as a person would
 // run it (open it, pick the ci profile, Run all): every cell finishes, the
-// expected plots and tables appear, and every metric equals the native
+// expected plots and tables appear, a share link reproduces the numbers,
+// the key plot's cell embeds, and every metric equals the native
 // CLI's run of the same notebook, profile and seed (`cargo xtask e2e` runs
 // `odeon run <id> --profile ci --backend cpu --metrics-json` first and
 // points ODEON_CLI_METRICS at the files). The CPU backend is meant to be
@@ -38,6 +39,7 @@ const NOTEBOOKS = {
       'one-step': ['One Euler step from the same noise'],
     },
     tables: { straightness: 1 },
+    embed: { cell: 'one-step', plot: 'One Euler step from the same noise' },
   },
   'diffusion-principles': {
     tolerance: 1e-5,
@@ -50,6 +52,7 @@ const NOTEBOOKS = {
       sample: ['Samples of the three models over the target'],
     },
     tables: { likelihood: 1, 'learned-nfe': 1 },
+    embed: { cell: 'samplers', plot: 'NFE vs sliced W2, exact score' },
   },
   'stochastic-interpolants': {
     tolerance: 1e-5,
@@ -61,6 +64,7 @@ const NOTEBOOKS = {
       sample: ['Learned ODE and SDE samples'],
     },
     tables: { exact: 1, sample: 1 },
+    embed: { cell: 'sample', plot: 'Learned ODE and SDE samples' },
   },
   'adjoint-dpm': {
     tolerance: 1e-5,
@@ -71,6 +75,7 @@ const NOTEBOOKS = {
       optimise: ['loss', 'Samples before and after optimising the embedding'],
     },
     tables: { gradients: 1, optimise: 1 },
+    embed: { cell: 'optimise', plot: 'Samples before and after optimising the embedding' },
   },
 };
 
@@ -116,7 +121,32 @@ for (const [id, expected] of Object.entries(NOTEBOOKS)) {
     assert.deepEqual(mismatches, [], `${id}: metrics differ from the native CLI`);
     assert.ok(compared >= 3, `${id}: only ${compared} metrics compared`);
     await screenshot(page, `notebook-${id}-ci`);
+
+    // Reproducible from a share link: a fresh page opened from the link runs
+    // to the same numbers.
+    await page.click('#share');
+    const url = await page.locator('#share-url').inputValue();
+    assert.match(url, new RegExp(`#/nb/${id}\\?s=v2\\.`));
     assertNoErrors(page);
     await closePage(page);
+    const shared = await openPage(browser, url.slice(url.indexOf('#')));
+    assert.equal(await shared.locator('#profile').inputValue(), 'ci', `${id}: the link carries the profile`);
+    await shared.click('#run-all');
+    await shared.waitForFunction(() => window.__odeon.lastRun && window.__odeon.lastRun.done === true, null, { timeout: 280_000 });
+    assert.deepEqual(await shared.evaluate(() => JSON.parse(JSON.stringify(window.__odeon.metrics))), browserMetrics, `${id}: same link, same numbers`);
+    assertNoErrors(shared);
+    await closePage(shared);
+
+    // The key plot's cell embeds: the embed view runs the notebook and shows
+    // that cell's outputs only.
+    const { cell, plot } = expected.embed;
+    const embed = await openPage(browser, `#/embed/${id}/${cell}?profile=ci`);
+    await embed.click('#embed-run');
+    await embed.waitForFunction(() => window.__odeon.lastRun?.done === true, null, { timeout: 280_000 });
+    assert.ok(await embed.locator(`.embed-cell[data-cell="${cell}"] .plot[data-key="${plot}"] svg`).count() >= 1, `${id}: embedded ${cell} shows ${plot}`);
+    assert.equal(await embed.locator('.embed-cell').count(), 1, `${id}: the embed shows only ${cell}`);
+    await screenshot(embed, `embed-${id}-${cell}`);
+    assertNoErrors(embed);
+    await closePage(embed);
   });
 }
