@@ -62,6 +62,7 @@ const NOTEBOOKS = {
       'train-denoiser': ['loss'],
       fields: ['Learned velocity b at t = 0.5', 'Exact velocity b at t = 0.5', 'Relative error of the learned fields'],
       sample: ['Learned ODE and SDE samples'],
+      bridge: ['loss', 'Bridge from four to eight Gaussians', 'Exact bridge velocity at t = 0.5'],
     },
     tables: { exact: 1, sample: 1 },
     embed: { cell: 'sample', plot: 'Learned ODE and SDE samples' },

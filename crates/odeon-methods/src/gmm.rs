@@ -95,6 +95,16 @@ impl Gmm {
         self.means.get(k).map(Vec::as_slice)
     }
 
+    /// The weight of component `k` (`None` past the last).
+    pub fn weight(&self, k: usize) -> Option<f64> {
+        self.weights.get(k).copied()
+    }
+
+    /// The standard deviation of component `k` (`None` past the last).
+    pub fn std(&self, k: usize) -> Option<f64> {
+        self.stds.get(k).copied()
+    }
+
     /// The most probable component for the point `y`.
     pub fn component_of(&self, y: &[f64]) -> Result<usize, MethodError> {
         self.check_point(y)?;

@@ -110,6 +110,92 @@ impl Interpolant {
     pub fn exact_score(&self, data: &Gmm, t: f64, y: &[f64]) -> Result<Vec<f64>, MethodError> {
         Ok(self.residual(data, t, y)?.iter().map(|r| -r).collect())
     }
+
+    /// The components of `p_t` for `x0` from `source` and `x1` from `data`:
+    /// for each pair `(i, j)`, its posterior probability at `y`, its mean
+    /// `(1 - t) mu_i + t nu_j`, its variance
+    /// `(1 - t)^2 sigma_i^2 + t^2 tau_j^2 + gamma^2` and the pair `(i, j)`.
+    fn pair_terms(&self, source: &Gmm, data: &Gmm, t: f64, y: &[f64]) -> Result<Vec<PairTerm>, MethodError> {
+        let d = data.dim();
+        if source.dim() != d || y.len() != d {
+            return Err(MethodError::Config(format!("the source is {}-D, the data {d}-D and the point has {} coordinates", source.dim(), y.len())));
+        }
+        let g2 = self.gamma(t).powi(2);
+        let mut terms = Vec::with_capacity(source.components() * data.components());
+        for i in 0..source.components() {
+            for j in 0..data.components() {
+                let (mu, nu) = (source.mean(i).unwrap_or_default(), data.mean(j).unwrap_or_default());
+                let (si, tj) = (source.std(i).unwrap_or(1.0), data.std(j).unwrap_or(1.0));
+                let mean: Vec<f64> = mu.iter().zip(nu).map(|(a, b)| (1.0 - t) * a + t * b).collect();
+                let var = ((1.0 - t) * si).powi(2) + (t * tj).powi(2) + g2;
+                let d2: f64 = y.iter().zip(&mean).map(|(a, b)| (a - b) * (a - b)).sum();
+                let log_w = libm::log(source.weight(i).unwrap_or(0.0) * data.weight(j).unwrap_or(0.0)) - 0.5 * d as f64 * libm::log(var) - 0.5 * d2 / var;
+                terms.push(PairTerm { weight: log_w, mean, var, i, j });
+            }
+        }
+        let top = terms.iter().map(|t| t.weight).fold(f64::NEG_INFINITY, f64::max);
+        let total: f64 = terms.iter().map(|t| libm::exp(t.weight - top)).sum();
+        for term in &mut terms {
+            term.weight = libm::exp(term.weight - top) / total;
+        }
+        Ok(terms)
+    }
+
+    /// The exact velocity of the bridge from the mixture `source` to the
+    /// mixture `data` (`x0 ~ source` instead of `N(0, I)`): per pair of
+    /// components everything is Gaussian, so
+    /// `b = sum_ij r_ij [nu_j - mu_i + (t tau_j^2 - (1 - t) sigma_i^2 + gamma gamma') (y - m_ij) / s_ij^2]`.
+    pub fn bridge_velocity(&self, source: &Gmm, data: &Gmm, t: f64, y: &[f64]) -> Result<Vec<f64>, MethodError> {
+        let gg = self.noise * (1.0 - 2.0 * t) / 2.0;
+        let mut b = vec![0.0; y.len()];
+        for PairTerm { weight: r, mean, var, i, j } in self.pair_terms(source, data, t, y)? {
+            let (mu, nu) = (source.mean(i).unwrap_or_default(), data.mean(j).unwrap_or_default());
+            let (si, tj) = (source.std(i).unwrap_or(1.0), data.std(j).unwrap_or(1.0));
+            let gain = (t * tj * tj - (1.0 - t) * si * si + gg) / var;
+            for k in 0..y.len() {
+                b[k] += r * (nu[k] - mu[k] + gain * (y[k] - mean[k]));
+            }
+        }
+        Ok(b)
+    }
+
+    /// The exact score of the bridge's `p_t` (see [`Interpolant::bridge_velocity`]).
+    pub fn bridge_score(&self, source: &Gmm, data: &Gmm, t: f64, y: &[f64]) -> Result<Vec<f64>, MethodError> {
+        let mut s = vec![0.0; y.len()];
+        for PairTerm { weight: r, mean, var, .. } in self.pair_terms(source, data, t, y)? {
+            for k in 0..y.len() {
+                s[k] -= r * (y[k] - mean[k]) / var;
+            }
+        }
+        Ok(s)
+    }
+
+    /// The exact velocity from `source` (`None`: `N(0, I)`) to `data`.
+    pub fn velocity_between(&self, source: Option<&Gmm>, data: &Gmm, t: f64, y: &[f64]) -> Result<Vec<f64>, MethodError> {
+        match source {
+            None => self.exact_velocity(data, t, y),
+            Some(source) => self.bridge_velocity(source, data, t, y),
+        }
+    }
+
+    /// The exact score from `source` (`None`: `N(0, I)`) to `data`.
+    pub fn score_between(&self, source: Option<&Gmm>, data: &Gmm, t: f64, y: &[f64]) -> Result<Vec<f64>, MethodError> {
+        match source {
+            None => self.exact_score(data, t, y),
+            Some(source) => self.bridge_score(source, data, t, y),
+        }
+    }
+}
+
+/// One pair `(i, j)` of source and data components in the bridge's `p_t`:
+/// its posterior probability at a point (a log-weight while building), its
+/// mean and its variance.
+struct PairTerm {
+    weight: f64,
+    mean: Vec<f64>,
+    var: f64,
+    i: usize,
+    j: usize,
 }
 
 /// Which field a model learns.
@@ -145,6 +231,9 @@ pub struct InterpolantModel {
     pub field: Field,
     /// For which interpolant.
     pub interpolant: Interpolant,
+    /// Where `x0` comes from: `None` for `N(0, I)`, or a mixture (a bridge
+    /// between two mixtures).
+    pub source: Option<Gmm>,
 }
 
 impl InterpolantModel {
@@ -169,7 +258,10 @@ struct InterpolantBatches {
 impl BatchSource for InterpolantBatches {
     fn batch(&mut self, _step: usize) -> Result<Batch, MethodError> {
         let (n, d, interpolant) = (self.batch, self.model.net.dim, self.model.interpolant);
-        let x0 = self.noise_rng.normal_tensor(&[n, d]);
+        let x0 = match &self.model.source {
+            None => self.noise_rng.normal_tensor(&[n, d]),
+            Some(source) => source.sample(n, &mut self.noise_rng)?,
+        };
         let x1 = self.data.sample(n, &mut self.data_rng)?;
         let z = self.latent_rng.normal_tensor(&[n, d]);
         let t: Vec<f64> = (0..n).map(|_| T_EDGE + (1.0 - 2.0 * T_EDGE) * self.time_rng.uniform_f64()).collect();
@@ -205,7 +297,7 @@ impl BatchSource for InterpolantBatches {
 /// Mismatched sizes or bad settings.
 pub fn trainer<B: Backend>(backend: &B, model: &InterpolantModel, data: &Gmm, config: &TrainConfig) -> Result<Trainer<B>, MethodError> {
     let d = model.net.dim;
-    if data.dim() != d {
+    if data.dim() != d || model.source.as_ref().is_some_and(|s| s.dim() != d) {
         return Err(MethodError::Config(format!("the data are {}-D but the model is {d}-D", data.dim())));
     }
     if model.field == Field::Denoiser && model.interpolant.noise == 0.0 {
@@ -313,15 +405,16 @@ fn exact_map(x: &Tensor, f: &mut PointField<'_>) -> Result<Tensor, MethodError> 
     Ok(Tensor::from_f64(x.shape(), out)?.cast(odeon_tensor::DType::F32)?)
 }
 
-/// [`integrate`] with the exact fields of `interpolant` for `data`.
+/// [`integrate`] with the exact fields of `interpolant` from `source`
+/// (`None`: `N(0, I)`; `x0` should be drawn from it) to `data`.
 ///
 /// # Errors
 ///
 /// Bad settings or shapes.
-pub fn sample_exact(interpolant: &Interpolant, data: &Gmm, x0: &Tensor, eps: f64, steps: usize, seed: u64) -> Result<Tensor, MethodError> {
+pub fn sample_exact(interpolant: &Interpolant, source: Option<&Gmm>, data: &Gmm, x0: &Tensor, eps: f64, steps: usize, seed: u64) -> Result<Tensor, MethodError> {
     let mut fields = |x: &Tensor, t: f64| -> Result<(Tensor, Option<Tensor>), MethodError> {
-        let b = exact_map(x, &mut |p| interpolant.exact_velocity(data, t, p))?;
-        let s = if eps > 0.0 { Some(exact_map(x, &mut |p| interpolant.exact_score(data, t, p))?) } else { None };
+        let b = exact_map(x, &mut |p| interpolant.velocity_between(source, data, t, p))?;
+        let s = if eps > 0.0 { Some(exact_map(x, &mut |p| interpolant.score_between(source, data, t, p))?) } else { None };
         Ok((b, s))
     };
     integrate(&mut fields, x0, eps, steps, seed)
@@ -329,7 +422,8 @@ pub fn sample_exact(interpolant: &Interpolant, data: &Gmm, x0: &Tensor, eps: f64
 
 /// How far a learned field is from the exact one at time `t`: the
 /// relative root-mean-square error `sqrt(E|f - f*|^2 / E|f*|^2)` over `n`
-/// points drawn from `p_t`. A denoiser is compared as the score it gives
+/// points drawn from `p_t` (as `(1 - t) x0 + t x1 + gamma z`, `x0` from the
+/// model's source). A denoiser is compared as the score it gives
 /// (`-eta / gamma`), since that is what the SDE uses.
 ///
 /// # Errors
@@ -339,11 +433,18 @@ pub fn field_error(model: &InterpolantModel, data: &Gmm, t: f64, n: usize, rng: 
     if !(t > 0.0 && t < 1.0) || n == 0 {
         return Err(MethodError::Config(format!("field errors need 0 < t < 1 and at least one point; got t = {t}, {n} points")));
     }
-    let interpolant = model.interpolant;
-    let x = interpolant.marginal(data, t).sample(n, rng)?;
+    let (interpolant, source, d) = (model.interpolant, model.source.as_ref(), data.dim());
+    // Points of p_t, drawn as the interpolant itself.
+    let x0 = match source {
+        None => rng.normal_tensor(&[n, d]),
+        Some(source) => source.sample(n, rng)?,
+    };
+    let x1 = data.sample(n, rng)?;
+    let z = rng.normal_tensor(&[n, d]);
+    let x = x0.scale(1.0 - t)?.add(&x1.scale(t)?)?.add(&z.scale(interpolant.gamma(t))?)?;
     let (learned, exact) = match model.field {
-        Field::Velocity => (model.predict(&x, t)?, exact_map(&x, &mut |p| interpolant.exact_velocity(data, t, p))?),
-        Field::Denoiser => (model.predict(&x, t)?.scale(-1.0 / interpolant.gamma(t))?, exact_map(&x, &mut |p| interpolant.exact_score(data, t, p))?),
+        Field::Velocity => (model.predict(&x, t)?, exact_map(&x, &mut |p| interpolant.velocity_between(source, data, t, p))?),
+        Field::Denoiser => (model.predict(&x, t)?.scale(-1.0 / interpolant.gamma(t))?, exact_map(&x, &mut |p| interpolant.score_between(source, data, t, p))?),
     };
     let (learned, exact) = (learned.to_f64_vec()?, exact.to_f64_vec()?);
     let err: f64 = learned.iter().zip(&exact).map(|(a, b)| (a - b) * (a - b)).sum();
@@ -410,6 +511,49 @@ mod tests {
         assert!(count > 1000 && (mc[0] - b[0]).abs() < 0.15 && (mc[1] - b[1]).abs() < 0.15, "{count} draws: {mc:?} vs {b:?}");
     }
 
+    /// The bridge formulas with a standard normal "mixture" as the source
+    /// give the Gaussian-source fields, and the bridge score is the
+    /// gradient of the pair mixture's log-density (central differences).
+    #[test]
+    fn bridge_fields_reduce_to_the_gaussian_source_and_match_their_density() {
+        let data = data();
+        let normal = Gmm::new(vec![1.0], vec![vec![0.0, 0.0]], vec![1.0]).expect("N(0, I)");
+        let source = Gmm::ring(4, 2.0, 0.4).expect("ring");
+        for noise in [0.0, 1.0, 2.0] {
+            let it = Interpolant::new(noise).expect("c");
+            for t in [0.2, 0.5, 0.8] {
+                let y = [1.3, -0.7];
+                let (b, b2) = (it.exact_velocity(&data, t, &y).expect("b"), it.bridge_velocity(&normal, &data, t, &y).expect("b"));
+                let (s, s2) = (it.exact_score(&data, t, &y).expect("s"), it.bridge_score(&normal, &data, t, &y).expect("s"));
+                for k in 0..2 {
+                    assert!((b[k] - b2[k]).abs() < 1e-10 && (s[k] - s2[k]).abs() < 1e-10, "c {noise} t {t}: {b:?} {b2:?} {s:?} {s2:?}");
+                }
+                // log p_t of the bridge: the pair mixture's log-density.
+                let log_p = |p: &[f64]| -> f64 {
+                    let g2 = it.gamma(t).powi(2);
+                    let mut total = 0.0;
+                    for i in 0..4 {
+                        for j in 0..8 {
+                            let (mu, nu) = (source.mean(i).expect("mu"), data.mean(j).expect("nu"));
+                            let var = ((1.0 - t) * 0.4f64).powi(2) + (t * 0.3f64).powi(2) + g2;
+                            let d2: f64 = (0..2).map(|k| (p[k] - (1.0 - t) * mu[k] - t * nu[k]).powi(2)).sum();
+                            total += (-0.5 * d2 / var).exp() / (2.0 * std::f64::consts::PI * var) / 32.0;
+                        }
+                    }
+                    total.ln()
+                };
+                let score = it.bridge_score(&source, &data, t, &y).expect("score");
+                for k in 0..2 {
+                    let (mut a, mut c) = (y, y);
+                    a[k] += 1e-5;
+                    c[k] -= 1e-5;
+                    let fd = (log_p(&a) - log_p(&c)) / 2e-5;
+                    assert!((fd - score[k]).abs() < 1e-5, "bridge score c {noise} t {t}: {fd} vs {}", score[k]);
+                }
+            }
+        }
+    }
+
     /// Same marginals for every eps: with the exact fields, ODE and SDE
     /// samples both land on the target (a sliced-W2 floor check) and the
     /// SDE's Brownian noise does not widen the modes.
@@ -425,7 +569,7 @@ mod tests {
         let x0 = SeedStream::new(2, "test/x0").normal_tensor(&[n, 2]);
         let mut rng = SeedStream::new(2, "test/draws");
         for eps in [0.0, 0.5, 1.0] {
-            let xs = sample_exact(&it, &data, &x0, eps, 200, 3).expect("samples");
+            let xs = sample_exact(&it, None, &data, &x0, eps, 200, 3).expect("samples");
             let mut draw = |m: usize| data.sample(m, &mut rng);
             let (w2, floor) = crate::metrics::sliced_w2_with_floor(&xs, &mut draw, 8, 5).expect("metric");
             // One Brownian path per point: a single run's ratio spreads like
@@ -433,15 +577,24 @@ mod tests {
             // catalogue's 1.5x is the bound.
             assert!(w2 < 1.5 * floor, "eps {eps}: W2 {w2} vs floor {floor}");
         }
-        assert!(sample_exact(&it, &data, &x0, -1.0, 10, 0).is_err());
-        assert!(sample_exact(&it, &data, &x0, 0.5, 0, 0).is_err());
+        // The bridge from four Gaussians: same marginals, from source points.
+        let source = Gmm::ring(4, 2.0, 0.4).expect("ring");
+        let start = source.sample(n, &mut SeedStream::new(6, "test/source")).expect("draw");
+        for eps in [0.0, 1.0] {
+            let xs = sample_exact(&it, Some(&source), &data, &start, eps, 200, 3).expect("samples");
+            let mut draw = |m: usize| data.sample(m, &mut rng);
+            let (w2, floor) = crate::metrics::sliced_w2_with_floor(&xs, &mut draw, 8, 5).expect("metric");
+            assert!(w2 < 1.5 * floor, "bridge, eps {eps}: W2 {w2} vs floor {floor}");
+        }
+        assert!(sample_exact(&it, None, &data, &x0, -1.0, 10, 0).is_err());
+        assert!(sample_exact(&it, None, &data, &x0, 0.5, 0, 0).is_err());
     }
 
     #[test]
     fn bad_models_and_settings_are_reported() {
         let net = VelocityModel::new(2, 8, 1, Activation::Silu, 0).expect("net");
-        let b = InterpolantModel { net: net.clone(), field: Field::Velocity, interpolant: Interpolant::new(1.0).expect("c") };
-        let eta0 = InterpolantModel { net, field: Field::Denoiser, interpolant: Interpolant::new(0.0).expect("c") };
+        let b = InterpolantModel { net: net.clone(), field: Field::Velocity, interpolant: Interpolant::new(1.0).expect("c"), source: None };
+        let eta0 = InterpolantModel { net, field: Field::Denoiser, interpolant: Interpolant::new(0.0).expect("c"), source: None };
         let x0 = Tensor::zeros(&[4, 2]);
         assert!(sample(&b, None, &x0, 1.0, 10, 0).expect_err("no score").to_string().contains("denoiser"));
         assert!(sample(&b, Some(&eta0), &x0, 1.0, 10, 0).expect_err("mismatch").to_string().contains("c = 0"));

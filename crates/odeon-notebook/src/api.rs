@@ -166,8 +166,8 @@ pub const API: &[ApiEntry] = &[
     ApiEntry {
         section: "Models and training",
         name: "interpolant_mlp",
-        signatures: &["interpolant_mlp(#{ field, c, hidden, layers, activation, seed }) -> InterpolantModel"],
-        doc: "A network for one field of the stochastic interpolant x_t = (1 - t) x0 + t x1 + gamma(t) z with gamma = sqrt(c t (1 - t)) (`c` default 1; 0 is the straight line): `field` \"velocity\" (b = E[x1 - x0 + gamma' z | x_t], default) or \"denoiser\" (eta = E[z | x_t], whose score is -eta / gamma). MLP settings as in `velocity_mlp`.",
+        signatures: &["interpolant_mlp(#{ field, c, from, hidden, layers, activation, seed }) -> InterpolantModel"],
+        doc: "A network for one field of the stochastic interpolant x_t = (1 - t) x0 + t x1 + gamma(t) z with gamma = sqrt(c t (1 - t)) (`c` default 1; 0 is the straight line) and x0 ~ N(0, I), or x0 from the mixture `from` (a bridge between two mixtures): `field` \"velocity\" (b = E[x1 - x0 + gamma' z | x_t], default) or \"denoiser\" (eta = E[z | x_t], whose score is -eta / gamma). MLP settings as in `velocity_mlp`.",
         example: "let b = interpolant_mlp(#{ field: \"velocity\", c: 1.0, seed: seed + 5 });",
     },
     ApiEntry {
@@ -187,8 +187,8 @@ pub const API: &[ApiEntry] = &[
     ApiEntry {
         section: "Sampling and solvers",
         name: "sample_interpolant_exact",
-        signatures: &["sample_interpolant_exact(mixture, noise, #{ c, eps, steps, seed }) -> Points"],
-        doc: "As `sample_interpolant`, with the exact velocity and score of the interpolant from N(0, I) to the mixture (closed forms).",
+        signatures: &["sample_interpolant_exact(mixture, start, #{ c, from, eps, steps, seed }) -> Points"],
+        doc: "As `sample_interpolant`, with the exact velocity and score of the interpolant from N(0, I), or from the mixture `from`, to the mixture (closed forms); `start` are draws of the source.",
         example: "let xs = sample_interpolant_exact(data, noise, #{ c: 1.0, eps: 0.5, steps: 200, seed: 3 });",
     },
     ApiEntry {
@@ -208,7 +208,7 @@ pub const API: &[ApiEntry] = &[
     ApiEntry {
         section: "Sampling and solvers",
         name: "exact_field_grid",
-        signatures: &["exact_field_grid(mixture, #{ c, field, t, extent, n }) -> #{ x, y, u, v }"],
+        signatures: &["exact_field_grid(mixture, #{ c, from, field, t, extent, n }) -> #{ x, y, u, v }"],
         doc: "The exact velocity (`field` \"velocity\", default) or score (\"denoiser\") of the interpolant to the mixture on a grid, like `field_grid`.",
         example: "vector_field(\"exact b\", exact_field_grid(data, #{ c: 1.0, t: 0.5, extent: 6.0, n: 15 }));",
     },

@@ -370,7 +370,7 @@ pub enum CellState {
     Finished,
     /// The cell is suspended until the host runs this job and calls
     /// [`Session::resume_cell`] (only with [`Compute::Deferred`]).
-    NeedsJob(Job),
+    NeedsJob(Box<Job>),
 }
 
 /// Puts a model back as it was when the closure was made.
@@ -477,7 +477,7 @@ impl Session {
                     restore();
                 }
             }
-            return Ok(CellState::NeedsJob(job));
+            return Ok(CellState::NeedsJob(Box::new(job)));
         }
         self.cell = None;
         result.map(|_| CellState::Finished).map_err(|err| {

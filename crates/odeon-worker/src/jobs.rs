@@ -125,7 +125,7 @@ mod tests {
         vec![
             Job::TrainDiffusion { model: DiffusionModel::new(net(), Parameterisation::Score, 1.0), data: data.clone(), config },
             Job::TrainInterpolant {
-                model: InterpolantModel { net: net(), field: Field::Velocity, interpolant: Interpolant::new(1.0).expect("c") },
+                model: InterpolantModel { net: net(), field: Field::Velocity, interpolant: Interpolant::new(1.0).expect("c"), source: None },
                 data: data.clone(),
                 config,
             },

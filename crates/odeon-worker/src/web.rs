@@ -280,7 +280,7 @@ async fn run_cells(
                     let Some(session) = session.as_mut() else { break Err(no_session()) };
                     // A failed job fails its call, at the call's line.
                     let output = output.unwrap_or_else(JobOutput::Failed);
-                    state = session.resume_cell(&cell.source, cell_host(run_id, &cell.name, stop_flag), job, output);
+                    state = session.resume_cell(&cell.source, cell_host(run_id, &cell.name, stop_flag), *job, output);
                 }
             }
         };

@@ -18,6 +18,17 @@ use super::{Fallible, Points, check_keys, float_array, get_float, get_int, grid_
 #[derive(Debug, Clone)]
 pub struct InterpolantNet(Rc<RefCell<InterpolantModel>>);
 
+/// The `from` setting: the mixture `x0` is drawn from (absent: `N(0, I)`).
+fn source_of(options: &Map, what: &str) -> Fallible<Option<odeon_methods::gmm::Gmm>> {
+    match options.get("from") {
+        None => Ok(None),
+        Some(value) => value
+            .read_lock::<Mixture>()
+            .map(|m| Some(m.gmm().clone()))
+            .ok_or_else(|| script_error(format!("{what}: `from` must be a mixture, e.g. from: gaussian_ring(4, 2.0, 0.4)"))),
+    }
+}
+
 /// `c` in `gamma = sqrt(c t (1 - t))`, default 1.
 fn latent_level(options: &Map) -> Fallible<Interpolant> {
     Interpolant::new(get_float(options, "c", 1.0)?).map_err(method_error)
@@ -69,7 +80,7 @@ pub(crate) fn register(engine: &mut Engine) {
     });
 
     engine.register_fn("interpolant_mlp", |options: Map| -> Fallible<InterpolantNet> {
-        check_keys(&options, &["field", "c", "hidden", "layers", "activation", "seed"], "interpolant_mlp")?;
+        check_keys(&options, &["field", "c", "from", "hidden", "layers", "activation", "seed"], "interpolant_mlp")?;
         let field = match options.get("field") {
             None => Field::Velocity,
             Some(name) => Field::from_name(&name.to_string()).map_err(method_error)?,
@@ -77,7 +88,12 @@ pub(crate) fn register(engine: &mut Engine) {
         let mut net_options = options.clone();
         net_options.remove("field");
         net_options.remove("c");
-        let model = InterpolantModel { net: velocity_net(&net_options)?, field, interpolant: latent_level(&options)? };
+        net_options.remove("from");
+        let source = source_of(&options, "interpolant_mlp")?;
+        if source.as_ref().is_some_and(|s| s.dim() != 2) {
+            return Err(script_error("interpolant_mlp: the source mixture must be 2-D"));
+        }
+        let model = InterpolantModel { net: velocity_net(&net_options)?, field, interpolant: latent_level(&options)?, source };
         Ok(InterpolantNet(Rc::new(RefCell::new(model))))
     });
     engine.register_fn("train_interpolant", |model: InterpolantNet, data: Mixture, options: Map| -> Fallible<Array> {
@@ -99,12 +115,14 @@ pub(crate) fn register(engine: &mut Engine) {
     engine.register_fn("sample_interpolant_exact", |data: Mixture, noise: Points, options: Map| -> Fallible<Points> {
         let mut rest = options.clone();
         let interpolant = latent_level(&options)?;
+        let source = source_of(&options, "sample_interpolant_exact")?;
         rest.remove("c");
+        rest.remove("from");
         let (eps, steps, seed) = sample_options(&rest, "sample_interpolant_exact")?;
-        if noise.tensor().shape().get(1) != Some(&data.gmm().dim()) {
+        if noise.tensor().shape().get(1) != Some(&data.gmm().dim()) || source.as_ref().is_some_and(|s| s.dim() != data.gmm().dim()) {
             return Err(script_error(format!("sample_interpolant_exact: the mixture is {}-D but the noise has shape {:?}", data.gmm().dim(), noise.tensor().shape())));
         }
-        let out = interpolants::sample_exact(&interpolant, data.gmm(), noise.tensor(), eps, steps, seed).map_err(method_error)?;
+        let out = interpolants::sample_exact(&interpolant, source.as_ref(), data.gmm(), noise.tensor(), eps, steps, seed).map_err(method_error)?;
         Ok(Points(Rc::new(out)))
     });
     engine.register_fn("field_error", |model: InterpolantNet, data: Mixture, options: Map| -> Fallible<Array> {
@@ -132,8 +150,9 @@ pub(crate) fn register(engine: &mut Engine) {
         Ok(field_map(&points, &values))
     });
     engine.register_fn("exact_field_grid", |data: Mixture, options: Map| -> Fallible<Map> {
-        let (t, points) = grid_options(&options, &["field", "c"], "exact_field_grid")?;
+        let (t, points) = grid_options(&options, &["field", "c", "from"], "exact_field_grid")?;
         let interpolant = latent_level(&options)?;
+        let source = source_of(&options, "exact_field_grid")?;
         let field = match options.get("field") {
             None => Field::Velocity,
             Some(name) => Field::from_name(&name.to_string()).map_err(method_error)?,
@@ -145,8 +164,8 @@ pub(crate) fn register(engine: &mut Engine) {
         let mut values = Vec::with_capacity(flat.len());
         for p in flat.chunks(2) {
             let v = match field {
-                Field::Velocity => interpolant.exact_velocity(data.gmm(), t, p),
-                Field::Denoiser => interpolant.exact_score(data.gmm(), t, p),
+                Field::Velocity => interpolant.velocity_between(source.as_ref(), data.gmm(), t, p),
+                Field::Denoiser => interpolant.score_between(source.as_ref(), data.gmm(), t, p),
             };
             values.extend(v.map_err(method_error)?);
         }

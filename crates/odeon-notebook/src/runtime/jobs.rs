@@ -149,7 +149,7 @@ impl Job {
                 da == db && a.parameterisation == b.parameterisation && a.schedule == b.schedule && a.data_std == b.data_std
             }
             (Job::TrainInterpolant { model: a, data: da, .. }, Job::TrainInterpolant { model: b, data: db, .. }) => {
-                da == db && a.field == b.field && a.interpolant == b.interpolant
+                da == db && a.field == b.field && a.interpolant == b.interpolant && a.source == b.source
             }
             (Job::TrainConditional { model: a, data: da, .. }, Job::TrainConditional { model: b, data: db, .. }) => {
                 da == db && a.classes == b.classes && a.schedule == b.schedule

@@ -248,7 +248,7 @@ fn run_deferred(session: &mut Session, source: &str, events: &Rc<RefCell<Vec<Eve
     while let CellState::NeedsJob(job) = state {
         suspensions += 1;
         let output = run_on(&odeon_tensor::Cpu, &job, &mut |_, _, _| true).unwrap_or_else(JobOutput::Failed);
-        state = session.resume_cell(source, collect_host(Rc::clone(events), None), job, output)?;
+        state = session.resume_cell(source, collect_host(Rc::clone(events), None), *job, output)?;
     }
     Ok(suspensions)
 }
