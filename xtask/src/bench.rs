@@ -162,6 +162,34 @@ fn build_browser_bench() -> Result<()> {
     tools::ensure_npm_ci(&root.join("bench"), "playwright-core", "the benchmark npm packages")
 }
 
+/// What a benchmark in Chromium against `dist/` needs: the bench folder
+/// (npm packages installed), its results folder and `dist/` served
+/// cross-origin isolated at `url`.
+struct BrowserBench {
+    bench_dir: PathBuf,
+    results: PathBuf,
+    server: serve::Running,
+    url: String,
+}
+
+/// Checks `dist/` is built, installs what the browser benchmarks need and
+/// serves `dist/`.
+fn browser_bench() -> Result<BrowserBench> {
+    let dist = dist_dir();
+    if !dist.join("index.html").is_file() {
+        bail!("{} has no index.html; run `cargo xtask build` first", dist.display());
+    }
+    tools::ensure_system_packages(false)?;
+    let bench_dir = workspace_root().join("bench");
+    tools::ensure_npm_ci(&bench_dir, "playwright-core", "the benchmark npm packages")?;
+    let results = bench_dir.join("results");
+    std::fs::create_dir_all(&results).with_context(|| format!("cannot create {}", results.display()))?;
+    let server = serve::start(&dist, 0, true)?;
+    let url = format!("http://127.0.0.1:{}/", server.port());
+    println!("xtask: serving {} at {url} (cross-origin isolated)", dist.display());
+    Ok(BrowserBench { bench_dir, results, server, url })
+}
+
 /// `cargo xtask bench load`: serve `dist/` and run `bench/load_bench.mjs`.
 fn load(rest: &[String]) -> Result<()> {
     let mut runs = String::from("7");
@@ -172,19 +200,7 @@ fn load(rest: &[String]) -> Result<()> {
             other => bail!("unknown bench load option `{other}`; {USAGE}"),
         }
     }
-    let root = workspace_root();
-    let dist = dist_dir();
-    if !dist.join("index.html").is_file() {
-        bail!("{} has no index.html; run `cargo xtask build` first", dist.display());
-    }
-    tools::ensure_system_packages(false)?;
-    let bench_dir = root.join("bench");
-    tools::ensure_npm_ci(&bench_dir, "playwright-core", "the benchmark npm packages")?;
-    let results = bench_dir.join("results");
-    std::fs::create_dir_all(&results).with_context(|| format!("cannot create {}", results.display()))?;
-    let server = serve::start(&dist, 0, true)?;
-    let url = format!("http://127.0.0.1:{}/", server.port());
-    println!("xtask: serving {} at {url} (cross-origin isolated)", dist.display());
+    let BrowserBench { bench_dir, results, server, url } = browser_bench()?;
     let result = run(Command::new("node")
         .arg(bench_dir.join("load_bench.mjs"))
         .arg(&url)
@@ -207,21 +223,12 @@ fn notebooks(rest: &[String]) -> Result<()> {
             other => bail!("unknown bench notebooks option `{other}`; {USAGE}"),
         }
     }
-    let root = workspace_root();
-    let dist = dist_dir();
-    if !dist.join("index.html").is_file() {
-        bail!("{} has no index.html; run `cargo xtask build` first", dist.display());
+    let BrowserBench { bench_dir, results, server, url } = browser_bench()?;
+    if let Err(err) = run(cargo().current_dir(workspace_root()).args(["build", "--release", "-p", "odeon-cli"])) {
+        server.stop();
+        return Err(err);
     }
-    run(cargo().current_dir(&root).args(["build", "--release", "-p", "odeon-cli"]))?;
     let odeon = target_dir().join("release").join("odeon");
-    tools::ensure_system_packages(false)?;
-    let bench_dir = root.join("bench");
-    tools::ensure_npm_ci(&bench_dir, "playwright-core", "the benchmark npm packages")?;
-    let results = bench_dir.join("results");
-    std::fs::create_dir_all(&results).with_context(|| format!("cannot create {}", results.display()))?;
-    let server = serve::start(&dist, 0, true)?;
-    let url = format!("http://127.0.0.1:{}/", server.port());
-    println!("xtask: serving {} at {url} (cross-origin isolated)", dist.display());
     let mut cmd = Command::new("node");
     cmd.arg(bench_dir.join("notebooks_bench.mjs"))
         .arg(&url)

@@ -156,6 +156,13 @@ fn to_seed(seed: i64) -> u64 {
 /// The 2-D time-conditioned MLP of `velocity_mlp` and `diffusion_mlp`
 /// from `hidden`, `layers`, `activation` and `seed` (keys already checked).
 fn velocity_net(options: &Map) -> Fallible<VelocityModel> {
+    let (hidden, layers, activation, seed) = mlp_settings(options)?;
+    VelocityModel::new(2, hidden, layers, activation, seed).map_err(method_error)
+}
+
+/// `hidden` (default 128), `layers` (default 3), `activation` (default
+/// silu) and `seed` of the model constructors (keys already checked).
+fn mlp_settings(options: &Map) -> Fallible<(usize, usize, Activation, u64)> {
     let hidden = get_int(options, "hidden", 128, 1, 4096)? as usize;
     let layers = get_int(options, "layers", 3, 1, 16)? as usize;
     let seed = to_seed(get_int(options, "seed", 0, i64::MIN, i64::MAX)?);
@@ -163,7 +170,20 @@ fn velocity_net(options: &Map) -> Fallible<VelocityModel> {
         None => Activation::Silu,
         Some(name) => Activation::from_name(&name.to_string()).map_err(|e| script_error(e.to_string()))?,
     };
-    VelocityModel::new(2, hidden, layers, activation, seed).map_err(method_error)
+    Ok((hidden, layers, activation, seed))
+}
+
+/// A vector field on points as the `#{ x, y, u, v }` map `vector_field` takes.
+fn field_map(points: &Tensor, values: &Tensor) -> Map {
+    let (xs, ys) = points_xy(points);
+    let (us, vs) = points_xy(values);
+    let array = |v: Vec<f32>| float_array(v.into_iter().map(f64::from));
+    let mut out = Map::new();
+    out.insert("x".into(), array(xs));
+    out.insert("y".into(), array(ys));
+    out.insert("u".into(), array(us));
+    out.insert("v".into(), array(vs));
+    out
 }
 
 /// The `#{ steps, batch, lr, seed }` every training function takes, and
@@ -291,15 +311,7 @@ fn register_api(engine: &mut Engine) {
         }
         let points = grid_points(extent as f32, n);
         let v = model.0.borrow().velocity(&points, t as f32).map_err(method_error)?;
-        let (xs, ys) = points_xy(&points);
-        let (us, vs) = points_xy(&v);
-        let array = |v: Vec<f32>| float_array(v.into_iter().map(f64::from));
-        let mut out = Map::new();
-        out.insert("x".into(), array(xs));
-        out.insert("y".into(), array(ys));
-        out.insert("u".into(), array(us));
-        out.insert("v".into(), array(vs));
-        Ok(out)
+        Ok(field_map(&points, &v))
     });
     outputs::register(engine);
     solvers::register(engine);

@@ -6,12 +6,11 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use odeon_methods::adjoint_dpm::{self, ConditionalDiffusion, Grid};
-use odeon_nn::Activation;
 use rhai::{Array, Dynamic, Engine, Map};
 
 use super::diffusion::Mixture;
 use super::jobs::{self, Job, TrainingProgress};
-use super::{Fallible, Points, check_keys, emit, float_array, get_int, method_error, script_error, should_stop, to_seed, train_config};
+use super::{Fallible, Points, check_keys, emit, float_array, get_int, method_error, mlp_settings, script_error, should_stop, train_config};
 
 /// A conditional diffusion model in scripts (shared between cells).
 #[derive(Debug, Clone)]
@@ -51,13 +50,7 @@ pub(crate) fn register(engine: &mut Engine) {
     engine.register_fn("conditional_diffusion_mlp", |options: Map| -> Fallible<Conditional> {
         check_keys(&options, &["classes", "hidden", "layers", "activation", "seed"], "conditional_diffusion_mlp")?;
         let classes = get_int(&options, "classes", 8, 1, 64)? as usize;
-        let hidden = get_int(&options, "hidden", 128, 1, 4096)? as usize;
-        let layers = get_int(&options, "layers", 3, 1, 16)? as usize;
-        let seed = to_seed(get_int(&options, "seed", 0, i64::MIN, i64::MAX)?);
-        let activation = match options.get("activation") {
-            None => Activation::Silu,
-            Some(name) => Activation::from_name(&name.to_string()).map_err(|e| script_error(e.to_string()))?,
-        };
+        let (hidden, layers, activation, seed) = mlp_settings(&options)?;
         let model = ConditionalDiffusion::new(2, classes, hidden, layers, activation, seed).map_err(method_error)?;
         Ok(Conditional(Rc::new(RefCell::new(model))))
     });

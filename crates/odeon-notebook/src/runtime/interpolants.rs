@@ -11,7 +11,7 @@ use rhai::{Array, Dynamic, Engine, Map};
 
 use super::diffusion::Mixture;
 use super::jobs::{self, Job};
-use super::{Fallible, Points, check_keys, float_array, get_float, get_int, grid_points, method_error, points_xy, script_error, to_seed, train_config, velocity_net};
+use super::{Fallible, Points, check_keys, field_map, get_float, get_int, grid_points, method_error, script_error, to_seed, train_config, velocity_net};
 
 /// An interpolant model in scripts (shared, so later cells sample what an
 /// earlier cell trained).
@@ -32,18 +32,6 @@ fn source_of(options: &Map, what: &str) -> Fallible<Option<odeon_methods::gmm::G
 /// `c` in `gamma = sqrt(c t (1 - t))`, default 1.
 fn latent_level(options: &Map) -> Fallible<Interpolant> {
     Interpolant::new(get_float(options, "c", 1.0)?).map_err(method_error)
-}
-
-fn field_map(points: &odeon_tensor::Tensor, values: &odeon_tensor::Tensor) -> Map {
-    let (xs, ys) = points_xy(points);
-    let (us, vs) = points_xy(values);
-    let array = |v: Vec<f32>| float_array(v.into_iter().map(f64::from));
-    let mut out = Map::new();
-    out.insert("x".into(), array(xs));
-    out.insert("y".into(), array(ys));
-    out.insert("u".into(), array(us));
-    out.insert("v".into(), array(vs));
-    out
 }
 
 /// `#{ t, extent, n }` of the field grids.
