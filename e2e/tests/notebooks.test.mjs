@@ -73,10 +73,10 @@ const NOTEBOOKS = {
       data: ['Target: eight classes'],
       train: ['loss', 'Samples of each class (DDIM, 20 steps)'],
       gradients: ['Largest tape vs sampling steps'],
-      optimise: ['loss', 'Samples before and after optimising the embedding'],
+      optimise: ['loss', 'Before and after optimising the embedding'],
     },
     tables: { gradients: 1, optimise: 1 },
-    embed: { cell: 'optimise', plot: 'Samples before and after optimising the embedding' },
+    embed: { cell: 'optimise', plot: 'Before and after optimising the embedding' },
   },
 };
 
@@ -146,6 +146,10 @@ for (const [id, expected] of Object.entries(NOTEBOOKS)) {
     await embed.waitForFunction(() => window.__odeon.lastRun?.done === true, null, { timeout: 280_000 });
     assert.ok(await embed.locator(`.embed-cell[data-cell="${cell}"] .plot[data-key="${plot}"] svg`).count() >= 1, `${id}: embedded ${cell} shows ${plot}`);
     assert.equal(await embed.locator('.embed-cell').count(), 1, `${id}: the embed shows only ${cell}`);
+    // Legend names, measured by the browser, end inside the plot.
+    const clipped = await embed.locator(`.embed-cell[data-cell="${cell}"] svg.plot-svg`).evaluateAll((svgs) => svgs.flatMap((svg) =>
+      [...svg.querySelectorAll('text.plot-legend')].filter((t) => { const b = t.getBBox(); return b.x + b.width > svg.viewBox.baseVal.width; }).map((t) => t.textContent)));
+    assert.deepEqual(clipped, [], `${id}: legend names cut off at the plot's edge`);
     await screenshot(embed, `embed-${id}-${cell}`);
     assertNoErrors(embed);
     await closePage(embed);

@@ -190,17 +190,30 @@ pub fn plot_svg(plot: &Plot) -> String {
         colour_bar(&mut svg, heat, left + pw + 10.0, top, ph);
     }
     let named = plot.series.len() >= 2;
+    let legend_x = legend_left(plot.series.iter().map(|s| s.name.as_str()), left, left + pw);
     for (i, series) in plot.series.iter().enumerate().filter(|_| named) {
         let colour = COLOURS[i % COLOURS.len()];
         let ly = top + 14.0 + 14.0 * i as f32;
         let _ = write!(
             svg,
-            "<rect x=\"{}\" y=\"{}\" width=\"10\" height=\"10\" fill=\"{colour}\"/><text x=\"{}\" y=\"{}\" class=\"plot-legend\">{}</text>",
-            left + pw - 110.0, ly - 9.0, left + pw - 96.0, ly, escape(&series.name)
+            "<rect x=\"{legend_x:.1}\" y=\"{}\" width=\"10\" height=\"10\" fill=\"{colour}\"/><text x=\"{:.1}\" y=\"{}\" class=\"plot-legend\">{}</text>",
+            ly - 9.0, legend_x + 14.0, ly, escape(&series.name)
         );
     }
     svg.push_str("</svg>");
     svg
+}
+
+/// Width of one legend character at 11 px (a generous average for
+/// system-ui; the SVG cannot measure text itself).
+const LEGEND_CHAR: f32 = 6.5;
+
+/// Where the legend's swatches start so that its longest name ends inside
+/// the plot frame (`left..right`): 110 px from the right for short names,
+/// further left for long ones, never left of the frame.
+fn legend_left<'a>(names: impl Iterator<Item = &'a str>, left: f32, right: f32) -> f32 {
+    let longest = names.map(|n| n.chars().count()).max().unwrap_or(0) as f32;
+    (right - (18.0 + LEGEND_CHAR * longest).max(110.0)).max(left + 4.0)
 }
 
 /// Tick positions (in the axis' own, possibly log10, units) inside `range`:
@@ -373,6 +386,15 @@ mod tests {
                 ],
             )
         }
+    }
+
+    #[test]
+    fn long_legend_names_stay_inside_the_plot() {
+        assert_eq!(legend_left(["a", "target"].into_iter(), 58.0, 428.0), 318.0, "short names keep the usual place");
+        let long = "optimised embedding";
+        let x = legend_left(["target", long].into_iter(), 58.0, 428.0);
+        assert!(x + 14.0 + LEGEND_CHAR * long.chars().count() as f32 <= 428.0, "{x}");
+        assert_eq!(legend_left([long.repeat(10).as_str()].into_iter(), 58.0, 428.0), 62.0, "never left of the frame");
     }
 
     #[test]
