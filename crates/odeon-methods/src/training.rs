@@ -200,7 +200,11 @@ impl<B: Backend> Trainer<B> {
 }
 
 /// The parameters read back to the CPU, flattened (a blocking read on a GPU).
-pub(crate) fn read_parameters<B: Backend>(params: &[Tensor<B>]) -> Result<Vec<Vec<f32>>, MethodError> {
+///
+/// # Errors
+///
+/// When the backend cannot read synchronously.
+pub fn read_parameters<B: Backend>(params: &[Tensor<B>]) -> Result<Vec<Vec<f32>>, MethodError> {
     Ok(params.iter().map(Tensor::to_f32_vec).collect::<Result<_, _>>()?)
 }
 

@@ -219,7 +219,7 @@ pub fn run_on<B: Backend>(backend: &B, job: &Job, monitor: &mut Monitor<'_>) -> 
         Err(err @ MethodError::Stopped { .. }) => Some(err),
         Err(err) => return Err(err),
     };
-    let parameters = trainer.final_parameters().iter().map(odeon_tensor::Tensor::to_f32_vec).collect::<Result<_, _>>()?;
+    let parameters = training::read_parameters(&trainer.final_parameters())?;
     Ok(JobOutput::Trained { parameters, losses, stopped })
 }
 
