@@ -78,6 +78,19 @@ const NOTEBOOKS = {
     tables: { gradients: 1, optimise: 1 },
     embed: { cell: 'optimise', plot: 'Before and after optimising the embedding' },
   },
+  'pfgm-pp': {
+    tolerance: 1e-5,
+    plots: {
+      data: ['Target'],
+      kernel: ['Tail of the radius law at sigma = 1'],
+      train: ['loss'],
+      samples: ['Samples, D = 16 and EDM'],
+      trend: ['Distance to the EDM samples'],
+      robustness: ['Sample quality vs injected noise', 'Sample quality vs network evaluations'],
+    },
+    tables: { kernel: 1, train: 1, samples: 1, trend: 1 },
+    embed: { cell: 'trend', plot: 'Distance to the EDM samples' },
+  },
 };
 
 function cliMetrics(id) {

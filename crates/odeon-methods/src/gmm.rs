@@ -65,6 +65,21 @@ impl Gmm {
         self.dim
     }
 
+    /// The standard deviation per coordinate, `sqrt(E|x - E x|^2 / dim)`:
+    /// the data scale EDM-style preconditioning uses.
+    pub fn coordinate_std(&self) -> f64 {
+        let d = self.dim as f64;
+        let centre: Vec<f64> = (0..self.dim).map(|j| self.weights.iter().zip(&self.means).map(|(w, m)| w * m[j]).sum()).collect();
+        let variance: f64 = self
+            .weights
+            .iter()
+            .zip(&self.means)
+            .zip(&self.stds)
+            .map(|((w, m), s)| w * (m.iter().zip(&centre).map(|(a, c)| (a - c).powi(2)).sum::<f64>() / d + s * s))
+            .sum();
+        variance.sqrt()
+    }
+
     /// Number of components.
     pub fn components(&self) -> usize {
         self.weights.len()

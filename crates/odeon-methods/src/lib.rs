@@ -15,6 +15,7 @@ pub mod diffusion;
 pub mod gmm;
 pub mod interpolants;
 pub mod metrics;
+pub mod pfgm;
 pub mod rectified_flow;
 pub mod training;
 

@@ -11,6 +11,7 @@ pub const SHIPPED: &[(&str, &str)] = &[
     ("diffusion-principles", include_str!("../../../public/notebooks/diffusion-principles.md")),
     ("stochastic-interpolants", include_str!("../../../public/notebooks/stochastic-interpolants.md")),
     ("adjoint-dpm", include_str!("../../../public/notebooks/adjoint-dpm.md")),
+    ("pfgm-pp", include_str!("../../../public/notebooks/pfgm-pp.md")),
 ];
 
 /// The shipped text of notebook `id`.

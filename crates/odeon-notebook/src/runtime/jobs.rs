@@ -29,6 +29,7 @@ use odeon_methods::adjoint_dpm::{self, ConditionalDiffusion};
 use odeon_methods::diffusion::{self, DiffusionModel};
 use odeon_methods::gmm::Gmm;
 use odeon_methods::interpolants::{self, InterpolantModel};
+use odeon_methods::pfgm::{self, PfgmModel};
 use odeon_methods::rectified_flow::{self, Coupling, Objective, TrainConfig, VelocityModel};
 use odeon_methods::training::{self, Trainer};
 use odeon_methods::{MethodError, Monitor};
@@ -80,6 +81,15 @@ pub enum Job {
         /// Steps, batch, learning rate, seed.
         config: TrainConfig,
     },
+    /// `train_pfgm(model, mixture, options)`.
+    TrainPfgm {
+        /// The model to train (a copy).
+        model: PfgmModel,
+        /// The data.
+        data: Gmm,
+        /// Steps, batch, learning rate, seed.
+        config: TrainConfig,
+    },
 }
 
 impl Job {
@@ -90,6 +100,7 @@ impl Job {
             Job::TrainDiffusion { model, .. } => &model.net.net,
             Job::TrainInterpolant { model, .. } => &model.net.net,
             Job::TrainConditional { model, .. } => &model.net,
+            Job::TrainPfgm { model, .. } => &model.net.net,
         }
     }
 
@@ -99,7 +110,8 @@ impl Job {
             Job::TrainRectifiedFlow { config, .. }
             | Job::TrainDiffusion { config, .. }
             | Job::TrainInterpolant { config, .. }
-            | Job::TrainConditional { config, .. } => config,
+            | Job::TrainConditional { config, .. }
+            | Job::TrainPfgm { config, .. } => config,
         }
     }
 
@@ -133,6 +145,7 @@ impl Job {
             Job::TrainDiffusion { model, data, config } => diffusion::trainer(backend, model, data, config),
             Job::TrainInterpolant { model, data, config } => interpolants::trainer(backend, model, data, config),
             Job::TrainConditional { model, data, config } => adjoint_dpm::trainer(backend, model, data, config),
+            Job::TrainPfgm { model, data, config } => pfgm::trainer(backend, model, data, config),
         }
     }
 
@@ -153,6 +166,9 @@ impl Job {
             }
             (Job::TrainConditional { model: a, data: da, .. }, Job::TrainConditional { model: b, data: db, .. }) => {
                 da == db && a.classes == b.classes && a.schedule == b.schedule
+            }
+            (Job::TrainPfgm { model: a, data: da, .. }, Job::TrainPfgm { model: b, data: db, .. }) => {
+                da == db && a.augmentation == b.augmentation && a.edm == b.edm
             }
             _ => false,
         };

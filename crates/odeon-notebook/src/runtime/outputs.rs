@@ -82,15 +82,36 @@ fn line_series(series: &Map, what: &str) -> Fallible<Vec<Series>> {
             .clone()
             .try_cast::<Map>()
             .ok_or_else(|| script_error(format!("{what}: `{name}` must be a map #{{ x: [...], y: [...] }}")))?;
-        let label = format!("{what} `{name}`");
-        let xs = floats(&array_field(&curve, "x", &label)?, &format!("{label} x"))?;
-        let ys = floats(&array_field(&curve, "y", &label)?, &format!("{label} y"))?;
-        if xs.len() != ys.len() {
-            return Err(script_error(format!("{label}: {} x values but {} y values", xs.len(), ys.len())));
-        }
-        out.push(Series::new(name.to_string(), SeriesKind::Line, xs, ys));
+        out.push(curve_series(name, &curve, what)?);
     }
     Ok(out)
+}
+
+/// Curves given as an array `[#{ name, x, y }, ...]`, kept in that order
+/// (a map's keys come out sorted).
+fn ordered_line_series(series: &Array, what: &str) -> Fallible<Vec<Series>> {
+    series
+        .iter()
+        .enumerate()
+        .map(|(i, value)| {
+            let curve = value
+                .clone()
+                .try_cast::<Map>()
+                .ok_or_else(|| script_error(format!("{what}: curve {i} must be a map #{{ name: \"...\", x: [...], y: [...] }}")))?;
+            let name = curve.get("name").map(ToString::to_string).ok_or_else(|| script_error(format!("{what}: curve {i} has no `name`")))?;
+            curve_series(&name, &curve, what)
+        })
+        .collect()
+}
+
+fn curve_series(name: &str, curve: &Map, what: &str) -> Fallible<Series> {
+    let label = format!("{what} `{name}`");
+    let xs = floats(&array_field(curve, "x", &label)?, &format!("{label} x"))?;
+    let ys = floats(&array_field(curve, "y", &label)?, &format!("{label} y"))?;
+    if xs.len() != ys.len() {
+        return Err(script_error(format!("{label}: {} x values but {} y values", xs.len(), ys.len())));
+    }
+    Ok(Series::new(name.to_string(), SeriesKind::Line, xs, ys))
 }
 
 fn loss_like_plot(title: &str, values: &[f32]) -> Plot {
@@ -210,6 +231,14 @@ pub(crate) fn register(engine: &mut Engine) {
     };
     engine.register_fn("lines", lines);
     engine.register_fn("lines", move |title: &str, series: Map| lines(title, series, Map::new()));
+    let ordered_lines = |title: &str, series: Array, options: Map| -> Fallible<()> {
+        let mut plot = Plot::new(title, title, ordered_line_series(&series, "lines")?);
+        apply_plot_options(&mut plot, &options, "lines")?;
+        emit(Event::Plot(plot));
+        Ok(())
+    };
+    engine.register_fn("lines", ordered_lines);
+    engine.register_fn("lines", move |title: &str, series: Array| ordered_lines(title, series, Map::new()));
     let heatmap = |title: &str, rows: Array, options: Map| -> Fallible<()> {
         let heat = heatmap_from_rows(&rows, &options, "heatmap")?;
         emit(Event::Plot(Plot { heatmap: Some(heat), equal_axes: true, ..Plot::new(title, title, Vec::new()) }));

@@ -136,6 +136,7 @@ fn output_functions_emit_typed_events() {
         let field = model.velocity_field(0.5, #{ extent: 5.0, n: 4 });
         vector_field("v", field);
         vector_field("v over p", field, grid.values, #{ x_range: grid.x_range, y_range: grid.y_range });
+        lines("in order", [#{ name: "zeta", x: [1], y: [1] }, #{ name: "alpha", x: [1], y: [2] }], #{ log_y: true });
     "#;
     let (result, events) = run_one(script);
     result.expect("runs");
@@ -149,6 +150,8 @@ fn output_functions_emit_typed_events() {
     assert_eq!(plots[2].heatmap.as_ref().map(|h| h.values.len()), Some(64));
     assert_eq!(plots[3].series[0].us.len(), 16);
     assert!(plots[4].heatmap.is_some() && plots[4].series.len() == 1);
+    let names: Vec<&str> = plots[5].series.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["zeta", "alpha"]);
 }
 
 #[test]
@@ -158,6 +161,8 @@ fn output_functions_reject_bad_input_in_words() {
         ("heatmap(\"h\", [[1, 2], [3]]);", "row 1 has 1 values but row 0 has 2"),
         ("lines(\"l\", #{ a: #{ x: [1, 2], y: [1] } });", "2 x values but 1 y values"),
         ("lines(\"l\", #{ a: #{ x: [1], y: [1] } }, #{ log_z: true });", "unknown setting `log_z`"),
+        ("lines(\"l\", [#{ x: [1], y: [1] }]);", "curve 0 has no `name`"),
+        ("lines(\"l\", [1]);", "curve 0 must be a map"),
         ("criterion(\"c\", 1.0, \"==\", 2.0);", "comparison must be"),
         ("vector_field(\"v\", #{ x: [1], y: [1], u: [1] });", "missing `v`"),
         ("line_plot(\"p\", [1, \"two\"]);", "item 1 is string"),
@@ -328,5 +333,38 @@ fn diffusion_functions_run_and_reject_mistakes_in_words() {
     ] {
         let err = session.run_cell(script, collect_host(Rc::clone(&events), None)).expect_err(script);
         assert!(err.message.contains(message), "{script}: {err}");
+    }
+}
+
+/// PFGM++'s script functions explain bad settings in words, and a tiny
+/// model trains and samples finite points.
+#[test]
+fn pfgm_functions_train_sample_and_reject_bad_input() {
+    let (result, _) = run_one(
+        r#"
+        let data = gaussian_ring(4, 2.0, 0.3);
+        let model = pfgm_mlp(data, #{ D: 16, hidden: 8, layers: 1, seed: 1 });
+        let edm = pfgm_mlp(data, #{ D: "inf", hidden: 8, layers: 1, seed: 1 });
+        if model.D != 16.0 || edm.D < 1e300 || model.sigma_max <= 0.0 { throw "settings"; }
+        let losses = train_pfgm(model, data, #{ steps: 5, batch: 16 });
+        let xs = sample_pfgm(model, gaussian_noise(10, 2, 1), #{ steps: 3, alpha: 0.5 });
+        let ks = radius_ks(pfgm_radii("inf", 1.0, 200, 1), "inf", 1.0);
+        if losses.len() != 5 || xs.len() != 10 || ks.p_value <= 0.0 || heun_nfe(18) != 35 { throw "values"; }
+        if paired_rms(xs, xs) != 0.0 || fraction_near_modes(data, xs, 1e9) != 1.0 { throw "metrics"; }
+        "#,
+    );
+    result.expect("runs");
+    for (script, expect) in [
+        ("pfgm_mlp(gaussian_ring(4, 2.0, 0.3), #{ D: 0 });", "D must be a positive number or \"inf\""),
+        ("pfgm_mlp(gaussian_ring(4, 2.0, 0.3), #{ hidden: 8 });", "give the number of augmented dimensions"),
+        ("pfgm_radii(\"many\", 1.0, 10, 1);", "D must be a positive number"),
+        ("pfgm_radius_cdf(4, -1.0, 1.0);", "sigma must be a positive number"),
+        ("let m = pfgm_mlp(gaussian_ring(4, 2.0, 0.3), #{ D: 4, hidden: 8, layers: 1 }); sample_pfgm(m, gaussian_noise(3, 3, 1), #{});", "samples 2-D points"),
+        ("let m = pfgm_mlp(gaussian_ring(4, 2.0, 0.3), #{ D: 4, hidden: 8, layers: 1 }); sample_pfgm(m, gaussian_noise(3, 2, 1), #{ alpha: -1.0 });", "must be 0 or more"),
+        ("paired_rms(gaussian_noise(3, 2, 1), gaussian_noise(4, 2, 1));", "of one shape"),
+    ] {
+        let (result, _) = run_one(script);
+        let err = result.expect_err(script);
+        assert!(err.to_string().contains(expect), "{script}: {err}");
     }
 }
