@@ -94,22 +94,71 @@ pub struct Likelihood {
 /// tol`) together with the divergence integral, then adding the exact
 /// `log p_1` at the endpoint.
 pub fn pf_ode_log_likelihood(data: &Gmm, schedule: &VpSchedule, x0: &[f64], tol: f64) -> Result<Likelihood, MethodError> {
+    pf_ode_log_likelihood_gauged(data, schedule, x0, None, tol)
+}
+
+/// Checks that `gauge` is a `d x d` antisymmetric matrix (row-major, finite).
+pub fn check_gauge(d: usize, gauge: &[f64]) -> Result<(), MethodError> {
+    if gauge.len() != d * d || gauge.iter().any(|v| !v.is_finite()) {
+        return Err(MethodError::Config(format!("a gauge for {d}-D points is a finite {d}x{d} matrix; got {} numbers", gauge.len())));
+    }
+    for i in 0..d {
+        for j in 0..=i {
+            if (gauge[i * d + j] + gauge[j * d + i]).abs() > 1e-12 * (1.0 + gauge[i * d + j].abs()) {
+                return Err(MethodError::Config(format!("the gauge must be antisymmetric (J^T = -J); entries ({i}, {j}) and ({j}, {i}) are not")));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The gauged score `(I + J) grad log p(x)` of a mixture (`J` row-major
+/// `d x d`; `None` is the plain score). Unchecked: see [`check_gauge`].
+pub fn gauged_score(density: &Gmm, x: &[f64], gauge: Option<&[f64]>) -> Result<Vec<f64>, MethodError> {
+    let score = density.score(x)?;
+    Ok(match gauge {
+        None => score,
+        Some(j) => {
+            let d = score.len();
+            (0..d).map(|i| score[i] + (0..d).map(|k| j[i * d + k] * score[k]).sum::<f64>()).collect()
+        }
+    })
+}
+
+/// The probability-flow drift `-beta(t)/2 (x + (I + J) grad log p_t(x))` of
+/// the VP schedule with the exact (optionally gauged) score of `data`.
+pub fn pf_ode_drift(data: &Gmm, schedule: &VpSchedule, x: &[f64], t: f64, gauge: Option<&[f64]>) -> Result<Vec<f64>, MethodError> {
+    let score = gauged_score(&schedule.marginal(data, t), x, gauge)?;
+    let beta = schedule.beta(t);
+    Ok(x.iter().zip(&score).map(|(xi, si)| -0.5 * beta * (xi + si)).collect())
+}
+
+/// [`pf_ode_log_likelihood`] with the gauged score `(I + J) grad log p_t`
+/// in the probability-flow field, `J` a constant antisymmetric `d x d`
+/// matrix (row-major; `None` for none). The divergence of the gauged field
+/// is still `-beta/2 (d + Laplacian log p_t)`: `div(J grad log p) =
+/// sum_ik J_ik d_i d_k log p = 0` for antisymmetric `J` and a symmetric
+/// Hessian. The field moves samples along other paths but through the same
+/// marginals (`div(p J grad log p) = div(J grad p) = 0`), so the likelihood
+/// is the same.
+pub fn pf_ode_log_likelihood_gauged(data: &Gmm, schedule: &VpSchedule, x0: &[f64], gauge: Option<&[f64]>, tol: f64) -> Result<Likelihood, MethodError> {
     let d = data.dim();
     if x0.len() != d {
         return Err(MethodError::Config(format!("the data are {d}-D but the point has {} coordinates", x0.len())));
     }
+    if let Some(j) = gauge {
+        check_gauge(d, j)?;
+    }
     let mut failure: Option<MethodError> = None;
     let mut field = |t: f64, state: &Vec<f64>| -> Result<Vec<f64>, odeon_solve::ode::SolveError> {
-        let marginal = schedule.marginal(data, t);
         let x = &state[..d];
         let beta = schedule.beta(t);
-        let result = marginal.score(x).and_then(|score| Ok((score, marginal.laplacian_log_density(x)?)));
-        let (score, laplacian) = result.map_err(|e| {
+        let result = pf_ode_drift(data, schedule, x, t, gauge).and_then(|drift| Ok((drift, schedule.marginal(data, t).laplacian_log_density(x)?)));
+        let (mut out, laplacian) = result.map_err(|e| {
             let message = e.to_string();
             failure = Some(e);
             odeon_solve::ode::SolveError::VectorField(message)
         })?;
-        let mut out: Vec<f64> = x.iter().zip(&score).map(|(xi, si)| -0.5 * beta * (xi + si)).collect();
         // d/dt of the accumulated divergence.
         out.push(-0.5 * beta * (d as f64 + laplacian));
         Ok(out)
@@ -125,7 +174,6 @@ pub fn pf_ode_log_likelihood(data: &Gmm, schedule: &VpSchedule, x0: &[f64], tol:
     let prior = schedule.marginal(data, 1.0).log_density(&end[..d])?;
     Ok(Likelihood { log_likelihood: prior + end[d], prior_log_density: prior, nfe: solution.stats.nfe })
 }
-
 
 /// A reverse-process sampler.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -274,6 +322,15 @@ pub enum Parameterisation {
 }
 
 impl Parameterisation {
+    /// The skip coefficient at `t`: the prediction is `skip(t) x + F`.
+    pub fn skip(self, schedule: &VpSchedule, t: f64) -> f64 {
+        match self {
+            Parameterisation::Eps => schedule.sigma(t),
+            Parameterisation::Score => -1.0,
+            Parameterisation::Velocity => 0.0,
+        }
+    }
+
     /// Parses `eps`, `score`, `velocity`.
     pub fn from_name(name: &str) -> Result<Parameterisation, MethodError> {
         match name.to_ascii_lowercase().as_str() {
@@ -335,17 +392,12 @@ impl DiffusionModel {
 
     /// The input scale at `t`.
     pub fn input_scale(&self, t: f64) -> f64 {
-        let (a, s) = (self.schedule.alpha(t), self.schedule.sigma(t));
-        1.0 / (a * a * self.data_std * self.data_std + s * s).sqrt()
+        input_scale(&self.schedule, self.data_std, t)
     }
 
     /// The skip coefficient at `t` (see [`Parameterisation`]).
     pub fn skip(&self, t: f64) -> f64 {
-        match self.parameterisation {
-            Parameterisation::Eps => self.schedule.sigma(t),
-            Parameterisation::Score => -1.0,
-            Parameterisation::Velocity => 0.0,
-        }
+        self.parameterisation.skip(&self.schedule, t)
     }
 
     /// The model's prediction (eps, score or velocity) at `(x, t)`, flat.
@@ -377,30 +429,57 @@ struct DiffusionBatches {
 
 impl BatchSource for DiffusionBatches {
     fn batch(&mut self, _step: usize) -> Result<Batch, MethodError> {
-        let (n, d, sc) = (self.batch, self.model.net.dim, self.model.schedule);
+        let (n, d) = (self.batch, self.model.net.dim);
         let x0 = self.data.sample(n, &mut self.data_rng)?;
         let eps = self.noise_rng.normal_tensor(&[n, d]);
         let t: Vec<f64> = (0..n).map(|_| T_MIN + (1.0 - T_MIN) * self.time_rng.uniform_f64()).collect();
-        let column = |f: &dyn Fn(f64) -> f64| Tensor::from_shape_vec(&[n, 1], t.iter().map(|&ti| f(ti) as f32).collect());
-        let (a, s) = (column(&|ti| sc.alpha(ti))?, column(&|ti| sc.sigma(ti))?);
-        let xt = a.mul(&x0)?.add(&s.mul(&eps)?)?;
-        let t32: Vec<f32> = t.iter().map(|&ti| ti as f32).collect();
-        let scaled = xt.mul(&column(&|ti| self.model.input_scale(ti))?)?;
-        let input = self.model.net.input(&scaled, &t32)?;
-        let (target, output_scale) = match self.model.parameterisation {
-            // |s x + F - eps|^2
-            Parameterisation::Eps => (eps.sub(&s.mul(&xt)?)?, None),
-            // s^2 |score_hat - (-eps / s)|^2 with score_hat = -x + F:
-            // |s F - (s x - eps)|^2.
-            Parameterisation::Score => (s.mul(&xt)?.sub(&eps)?, Some(s)),
-            Parameterisation::Velocity => {
-                let da = column(&|ti| -0.5 * sc.beta(ti) * sc.alpha(ti))?;
-                let ds = column(&|ti| 0.5 * sc.beta(ti) * sc.alpha(ti).powi(2) / sc.sigma(ti))?;
-                (da.mul(&x0)?.add(&ds.mul(&eps)?)?, None)
-            }
-        };
-        Ok(Batch { input, target, output_scale })
+        denoising_batch(self.model.parameterisation, &self.model.schedule, self.model.data_std, &x0, &eps, &t)
     }
+}
+
+/// The input scale `1 / sqrt(a^2 data_std^2 + s^2)` at `t` (see
+/// [`DiffusionModel::data_std`]).
+pub fn input_scale(schedule: &VpSchedule, data_std: f64, t: f64) -> f64 {
+    let (a, s) = (schedule.alpha(t), schedule.sigma(t));
+    1.0 / (a * a * data_std * data_std + s * s).sqrt()
+}
+
+/// The training batch of a diffusion model (what it predicts, its
+/// schedule and input scaling) for clean points `x0` (`[n, d]`), noise
+/// `eps` (`[n, d]`) and one time per row: the input `[x_t scaled, time
+/// features]` with `x_t = a x0 + s eps`, and the parameterisation's target
+/// and output scale.
+pub(crate) fn denoising_batch(
+    parameterisation: Parameterisation,
+    sc: &VpSchedule,
+    data_std: f64,
+    x0: &Tensor,
+    eps: &Tensor,
+    t: &[f64],
+) -> Result<Batch, MethodError> {
+    let n = t.len();
+    if x0.shape().len() != 2 || x0.shape() != eps.shape() || x0.shape()[0] != n {
+        return Err(MethodError::Config(format!("a denoising batch needs [n, d] points and noise and n times; got {:?}, {:?} and {n}", x0.shape(), eps.shape())));
+    }
+    let column = |f: &dyn Fn(f64) -> f64| Tensor::from_shape_vec(&[n, 1], t.iter().map(|&ti| f(ti) as f32).collect());
+    let (a, s) = (column(&|ti| sc.alpha(ti))?, column(&|ti| sc.sigma(ti))?);
+    let xt = a.mul(x0)?.add(&s.mul(eps)?)?;
+    let t32: Vec<f32> = t.iter().map(|&ti| ti as f32).collect();
+    let scaled = xt.mul(&column(&|ti| input_scale(sc, data_std, ti))?)?;
+    let input = Tensor::concat(&[&scaled, &crate::rectified_flow::time_features(&t32)?], 1)?;
+    let (target, output_scale) = match parameterisation {
+        // |s x + F - eps|^2
+        Parameterisation::Eps => (eps.sub(&s.mul(&xt)?)?, None),
+        // s^2 |score_hat - (-eps / s)|^2 with score_hat = -x + F:
+        // |s F - (s x - eps)|^2.
+        Parameterisation::Score => (s.mul(&xt)?.sub(eps)?, Some(s)),
+        Parameterisation::Velocity => {
+            let da = column(&|ti| -0.5 * sc.beta(ti) * sc.alpha(ti))?;
+            let ds = column(&|ti| 0.5 * sc.beta(ti) * sc.alpha(ti).powi(2) / sc.sigma(ti))?;
+            (da.mul(x0)?.add(&ds.mul(eps)?)?, None)
+        }
+    };
+    Ok(Batch { input, target, output_scale })
 }
 
 /// A diffusion training run of `model` on draws from `data`, on any

@@ -12,6 +12,7 @@
 pub mod adjoint_dpm;
 pub mod data;
 pub mod diffusion;
+pub mod gauge;
 pub mod gmm;
 pub mod interpolants;
 pub mod metrics;

@@ -108,6 +108,17 @@ pub(crate) enum Regression {
     Squared,
     /// Pseudo-Huber per row with this `c`, divided by the row's dimension.
     PseudoHuber(f64),
+    /// Mean squared error of a conservative field: the network has one
+    /// output per row, an energy `E(input)`, and the prediction is its
+    /// gradient with respect to the first `dim` input columns,
+    /// `grad E = d E / d input[.., ..dim]`, recorded so that the loss can be
+    /// differentiated again (grad-of-grad) for the parameter update.
+    Gradient {
+        /// Number of leading input columns the gradient is taken over (the
+        /// point's coordinates; the rest are conditioning such as time
+        /// features).
+        dim: usize,
+    },
 }
 
 /// A regression of an MLP on batches from a [`BatchSource`], one queued
@@ -139,6 +150,15 @@ impl<B: Backend> Trainer<B> {
         source: Box<dyn BatchSource>,
         regression: Regression,
     ) -> Result<Self, MethodError> {
+        if let Regression::Gradient { dim } = regression
+            && (net.outputs() != 1 || dim == 0 || dim > net.inputs())
+        {
+            return Err(MethodError::Config(format!(
+                "a gradient regression needs a scalar network and 1..={} differentiated inputs; got {} outputs and dim {dim}",
+                net.inputs(),
+                net.outputs()
+            )));
+        }
         let net = Mlp::from_state(backend, &net.to_state()?)?;
         let adam = AdamLoop::new(&net, config)?;
         let adam = match average {
@@ -172,13 +192,25 @@ impl<B: Backend> Trainer<B> {
         let batch = self.source.batch(self.step)?;
         let upload = |x: &Tensor| Tensor::from_f32_in(&self.backend, x.shape(), &x.to_f32_vec()?);
         let tape = Tape::new();
-        let (mut out, leaves) = self.net.forward(&tape, &tape.constant(upload(&batch.input)?))?;
+        let (mut out, leaves) = match self.regression {
+            Regression::Gradient { dim } => {
+                // The input is a tracked leaf so that the energy can be
+                // differentiated with respect to it; rows are independent, so
+                // the gradient of the batch sum is each row's own gradient.
+                let input = tape.leaf(upload(&batch.input)?);
+                let (energy, leaves) = self.net.forward(&tape, &input)?;
+                let grad = tape.grad(&energy.sum()?, &[&input], true)?.into_iter().next();
+                let grad = grad.ok_or_else(|| MethodError::Config("the energy gradient is missing".into()))?;
+                (grad.slice_axis(1, 0, dim)?, leaves)
+            }
+            Regression::Squared | Regression::PseudoHuber(_) => self.net.forward(&tape, &tape.constant(upload(&batch.input)?))?,
+        };
         if let Some(scale) = &batch.output_scale {
             out = out.mul(&tape.constant(upload(scale)?))?;
         }
         let target = tape.constant(upload(&batch.target)?);
         let loss = match self.regression {
-            Regression::Squared => odeon_nn::mse(&out, &target)?,
+            Regression::Squared | Regression::Gradient { .. } => odeon_nn::mse(&out, &target)?,
             Regression::PseudoHuber(c) => {
                 let dim = batch.target.shape().get(1).copied().unwrap_or(1) as f64;
                 odeon_nn::loss::pseudo_huber(&out, &target, c)?.scale(1.0 / dim)?
