@@ -490,6 +490,10 @@ impl<F> Counted<F> {
 /// Collects the saved points as steps are accepted.
 struct Saver<S> {
     mode: SaveAt,
+    /// +1 forwards, -1 backwards (`t1 < t0`): which side of a step's end
+    /// a requested time must be on to be saved (a step of `dt == 0` has no
+    /// direction of its own).
+    direction: f64,
     next: usize,
     ts: Vec<f64>,
     ys: Vec<S>,
@@ -505,9 +509,8 @@ impl<S: OdeState> Saver<S> {
                 self.ys.push(y1.clone());
             }
             SaveAt::Times(times) => {
-                let dir = if dt < 0.0 { -1.0 } else { 1.0 };
                 while let Some(&ts) = times.get(self.next) {
-                    if (ts - t_end) * dir > 0.0 {
+                    if (ts - t_end) * self.direction > 0.0 {
                         break;
                     }
                     let y = if ts == t_end {
@@ -680,6 +683,7 @@ where
     let mut k1 = f.call(t0, &y)?;
     let mut saver = Saver {
         mode: options.save_at.clone(),
+        direction: if t1 < t0 { -1.0 } else { 1.0 },
         next: 0,
         ts: Vec::new(),
         ys: Vec::new(),

@@ -348,6 +348,16 @@ fn dense_output_at_given_times() {
             .fold(0.0, f64::max);
         eprintln!("{solver:?}: dense output error {worst:e} at tol 1e-8");
         assert!(worst < 1e-5, "{solver:?}: dense output error {worst:e}");
+        // Backwards, from t = 10 to 0, the same times in reverse order: each
+        // is saved where requested (the first save used to take the
+        // forward direction and record every time at t0 with y0).
+        let back: Vec<f64> = times.iter().rev().copied().collect();
+        let opts = OdeOptions::tolerances(1e-8, 1e-8).with_save_at(SaveAt::Times(back.clone()));
+        let sol = solve_ode(oscillator, solver, 10.0, 0.0, None, &vec![libm::cos(10.0), -libm::sin(10.0)], &opts)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(sol.ts, back);
+        let worst = sol.ts.iter().zip(&sol.ys).map(|(&t, y)| max_abs_diff(y, &[libm::cos(t), -libm::sin(t)])).fold(0.0, f64::max);
+        assert!(worst < 1e-5, "{solver:?} backwards: dense output error {worst:e}");
     }
     // The stored dense output agrees with SaveAt::Times, also backwards.
     let opts = OdeOptions {
