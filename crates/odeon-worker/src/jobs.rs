@@ -113,7 +113,8 @@ mod tests {
 
     /// One small job of every other method: a score-parameterised diffusion
     /// model (its loss scales the output), an interpolant velocity
-    /// (antithetic batches) and a class-conditional noise predictor.
+    /// (antithetic batches), a class-conditional noise predictor and a
+    /// PFGM++ denoiser (D = 16).
     fn other_jobs(steps: usize) -> Vec<Job> {
         use odeon_methods::adjoint_dpm::ConditionalDiffusion;
         use odeon_methods::diffusion::{DiffusionModel, Parameterisation};
@@ -129,7 +130,12 @@ mod tests {
                 data: data.clone(),
                 config,
             },
-            Job::TrainConditional { model: ConditionalDiffusion::new(2, 4, 16, 2, Activation::Silu, 5).expect("sizes"), data, config },
+            Job::TrainConditional { model: ConditionalDiffusion::new(2, 4, 16, 2, Activation::Silu, 5).expect("sizes"), data: data.clone(), config },
+            Job::TrainPfgm {
+                model: odeon_methods::pfgm::PfgmModel::new(net(), odeon_methods::pfgm::Augmentation::Finite(16.0), data.coordinate_std()).expect("model"),
+                data,
+                config,
+            },
         ]
     }
 
