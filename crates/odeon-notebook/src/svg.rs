@@ -34,7 +34,9 @@ fn pad((lo, hi): (f32, f32), fraction: f32) -> (f32, f32) {
     (lo - fraction * span, hi + fraction * span)
 }
 
-/// A tick label: four significant digits at most.
+/// A tick label: four significant digits at most, very small or large
+/// values in the shortest exponent form (`1e-6`, `2.5e8`) so they fit
+/// beside the axis.
 fn tick(value: f32) -> String {
     let v = f64::from(value);
     let rounded = if v == 0.0 || !v.is_finite() {
@@ -43,6 +45,9 @@ fn tick(value: f32) -> String {
         let scale = 10f64.powi(3 - v.abs().log10().floor() as i32);
         (v * scale).round() / scale
     };
+    if rounded != 0.0 && rounded.is_finite() && !(1e-4..1e6).contains(&rounded.abs()) {
+        return format!("{rounded:e}");
+    }
     format_number(rounded)
 }
 
@@ -473,6 +478,7 @@ mod tests {
         assert_eq!(axis_ticks((-3.3, 4.1), false), vec![-2.0, 0.0, 2.0, 4.0]);
         assert_eq!(axis_ticks((-3.5, 0.2), true), vec![-3.0, -2.0, -1.0, 0.0]);
         assert!(axis_ticks((1.0, 1.0), false).is_empty());
+        assert_eq!([tick(1e-6), tick(2.5e-7), tick(3e8), tick(0.001), tick(1500.0)], ["1e-6", "2.5e-7", "3e8", "0.001", "1500"]);
     }
 
     #[test]
