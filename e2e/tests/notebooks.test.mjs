@@ -91,6 +91,18 @@ const NOTEBOOKS = {
     tables: { kernel: 1, train: 1, samples: 1, trend: 1 },
     embed: { cell: 'trend', plot: 'Distance to the EDM samples' },
   },
+  'gauge-freedom': {
+    tolerance: 1e-5,
+    plots: {
+      paths: ['Paths from the same noise, plain and gauged'],
+      demo: ['Samples of the plain and the gauged field'],
+      data: ['Circle data in its plane'],
+      train: ['loss'],
+      spectra: ['Flow-map singular values, free model', 'Flow-map singular values, conservative model'],
+    },
+    tables: { demo: 1, train: 1, dimensions: 1 },
+    embed: { cell: 'spectra', plot: 'Flow-map singular values, conservative model' },
+  },
 };
 
 function cliMetrics(id) {

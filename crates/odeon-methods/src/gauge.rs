@@ -242,6 +242,33 @@ fn solve_backward(
     Ok(solution)
 }
 
+/// Classical Runge-Kutta from `t = 1` down to `t_min` in `steps` equal
+/// steps of `tau = -log t` (`dy/dtau = -t f(t, y)`), saving at
+/// `trace_times` times geometric in `t` (uniform in `tau`, the first at
+/// `t = 1`, the last at `t_min`; in between from the solver's dense
+/// output). Times are returned in `t`.
+fn solve_in_log_time(
+    mut field: impl FnMut(f64, &Vec<f64>) -> Result<Vec<f64>, SolveError>,
+    t_min: f64,
+    steps: usize,
+    y0: &Vec<f64>,
+    trace_times: usize,
+) -> Result<odeon_solve::ode::OdeSolution<Vec<f64>>, SolveError> {
+    let end = -libm::log(t_min);
+    let taus: Vec<f64> = (0..trace_times).map(|i| end * i as f64 / (trace_times - 1) as f64).collect();
+    let options = OdeOptions::constant().with_save_at(SaveAt::Times(taus));
+    let in_tau = |tau: f64, y: &Vec<f64>| -> Result<Vec<f64>, SolveError> {
+        let t = libm::exp(-tau);
+        Ok(field(t, y)?.into_iter().map(|v| -t * v).collect())
+    };
+    let mut solution = solve_ode(in_tau, Solver::Rk4, 0.0, end, Some(end / steps as f64), y0, &options)?;
+    let last = solution.ts.len().saturating_sub(1);
+    for (i, t) in solution.ts.iter_mut().enumerate() {
+        *t = if i == last { t_min } else { libm::exp(-*t) };
+    }
+    Ok(solution)
+}
+
 /// Keeps a vector-field error for the caller and hands the solver a copy.
 fn keep(slot: &mut Option<MethodError>, e: MethodError) -> SolveError {
     let message = e.to_string();
@@ -452,6 +479,24 @@ impl ManifoldData {
     /// (the input scale of the models).
     pub fn coordinate_std(&self) -> f64 {
         (self.radius * self.radius / self.ambient as f64 + self.thickness * self.thickness).sqrt()
+    }
+
+    /// The coordinates of points (`[n, D]`) in the manifold's `(k + 1)`-plane
+    /// (`[n, k + 1]`, the frame's columns as axes): a circle in `R^D`
+    /// shows as a circle, whatever the embedding.
+    ///
+    /// # Errors
+    ///
+    /// Points of another dimension.
+    pub fn plane_coordinates(&self, points: &Tensor) -> Result<Tensor, MethodError> {
+        let shape = points.shape();
+        if shape.len() != 2 || shape[1] != self.ambient {
+            return Err(MethodError::Config(format!("the data are {}-D but the points have shape {shape:?}", self.ambient)));
+        }
+        let cols = self.intrinsic_dim() + 1;
+        let values = points.to_f64_vec()?;
+        let out = values.chunks(self.ambient).flat_map(|x| (0..cols).map(move |c| (0..self.ambient).map(|i| self.frame[i * cols + c] * x[i]).sum::<f64>() as f32)).collect();
+        Ok(Tensor::from_shape_vec(&[shape[0], cols], out)?)
     }
 
     /// `n` points as an `[n, D]` f32 tensor.
@@ -697,21 +742,27 @@ pub struct FlowJacobianConfig {
     pub trace_times: usize,
     /// Points whose spectra are traced (4).
     pub trace_points: usize,
+    /// 0 (the default): adaptive Dormand-Prince at `tol`. `n > 0`: `n`
+    /// classical Runge-Kutta steps of equal size in `log t` (the normal
+    /// directions contract at a rate ~ `1/(2t)`, which is constant in
+    /// `log t`), a fixed amount of work whose results move smoothly with
+    /// the network: no step is accepted or rejected by an error estimate.
+    pub steps: usize,
 }
 
 impl Default for FlowJacobianConfig {
     fn default() -> Self {
-        FlowJacobianConfig { t_min: T_MIN, tol: 1e-5, gap_ratio: 4.0, trace_times: 24, trace_points: 4 }
+        FlowJacobianConfig { t_min: T_MIN, tol: 1e-5, gap_ratio: 4.0, trace_times: 24, trace_points: 4, steps: 0 }
     }
 }
 
 impl FlowJacobianConfig {
     fn check(&self) -> Result<(), MethodError> {
         let valid = self.t_min > 0.0 && self.t_min < 0.5 && self.tol > 0.0 && self.tol <= 1e-2 && self.gap_ratio > 1.0 && self.gap_ratio.is_finite();
-        if !valid || !(2..=1000).contains(&self.trace_times) {
+        if !valid || !(2..=1000).contains(&self.trace_times) || self.steps > 100_000 {
             return Err(MethodError::Config(format!(
-                "need 0 < t_min < 0.5, 0 < tol <= 1e-2, gap ratio > 1 and 2..=1000 trace times; got {}, {}, {}, {}",
-                self.t_min, self.tol, self.gap_ratio, self.trace_times
+                "need 0 < t_min < 0.5, 0 < tol <= 1e-2, gap ratio > 1, 2..=1000 trace times and at most 100000 steps; got {}, {}, {}, {}, {}",
+                self.t_min, self.tol, self.gap_ratio, self.trace_times, self.steps
             )));
         }
         Ok(())
@@ -779,7 +830,8 @@ fn spectra(jac: &[f64], d: usize) -> Result<Vec<Vec<f64>>, MethodError> {
 /// Integrates the model's probability-flow ODE from `noise` (flat `[n, D]`
 /// at `t = 1`) down to `t_min` with its variational equation, and reads the
 /// intrinsic dimension of every trajectory off the singular values of the
-/// flow-map Jacobian (all points form one state of Dormand-Prince).
+/// flow-map Jacobian (all points form one state: adaptive Dormand-Prince,
+/// or fixed Runge-Kutta steps in `log t`, see [`FlowJacobianConfig::steps`]).
 ///
 /// # Errors
 ///
@@ -816,14 +868,18 @@ pub fn estimate_dimensions(model: &ScoreModel, noise: &[f64], true_dim: usize, c
     for _ in 0..n {
         y0.extend((0..d * d).map(|idx| if idx / d == idx % d { 1.0 } else { 0.0 }));
     }
-    let ratio = config.t_min.ln();
-    let times: Vec<f64> = (0..config.trace_times).map(|i| (ratio * i as f64 / (config.trace_times - 1) as f64).exp()).collect();
+    let ratio = libm::log(config.t_min);
+    let times: Vec<f64> = (0..config.trace_times).map(|i| libm::exp(ratio * i as f64 / (config.trace_times - 1) as f64)).collect();
     let mut times = times;
     if let Some(last) = times.last_mut() {
         *last = config.t_min;
     }
-    let options = OdeOptions::tolerances(config.tol, 0.01 * config.tol).with_save_at(SaveAt::Times(times.clone()));
-    let solution = solve_backward(field, 1.0, config.t_min, &y0, &options);
+    let solution = if config.steps == 0 {
+        let options = OdeOptions::tolerances(config.tol, 0.01 * config.tol).with_save_at(SaveAt::Times(times.clone()));
+        solve_backward(field, 1.0, config.t_min, &y0, &options)
+    } else {
+        solve_in_log_time(field, config.t_min, config.steps, &y0, config.trace_times)
+    };
     if let Some(err) = failure {
         return Err(err);
     }
@@ -1095,6 +1151,30 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Fixed Runge-Kutta steps in `log t` give the adaptive solve's
+    /// spectra (to the accuracy of the steps) and trace times.
+    #[test]
+    fn fixed_steps_in_log_time_match_the_adaptive_solve() {
+        let data = ManifoldData::new(Manifold::Circle, 3, 1.0, 0.0, 2).expect("data");
+        let model = ScoreModel::new(ScoreKind::Conservative, 3, 16, 2, Activation::Silu, Parameterisation::Eps, data.coordinate_std(), 4).expect("model");
+        let noise: Vec<f64> = {
+            let mut rng = SeedStream::new(1, "test");
+            (0..12).map(|_| rng.normal_f64()).collect()
+        };
+        let adaptive = FlowJacobianConfig { tol: 1e-8, trace_times: 5, ..FlowJacobianConfig::default() };
+        let fixed = FlowJacobianConfig { steps: 96, ..adaptive };
+        let a = estimate_dimensions(&model, &noise, 1, &adaptive).expect("adaptive");
+        let b = estimate_dimensions(&model, &noise, 1, &fixed).expect("fixed");
+        assert_eq!(b.nfe, 4 * 96 + 1);
+        for (ta, tb) in a.trace.times.iter().zip(&b.trace.times) {
+            assert!((ta - tb).abs() < 1e-12 * (1.0 + ta.abs()), "{ta} vs {tb}");
+        }
+        for (sa, sb) in a.singular_values.iter().flatten().zip(b.singular_values.iter().flatten()) {
+            assert!((sa - sb).abs() < 1e-3 * sa.abs(), "{sa} vs {sb}");
+        }
+        assert!(estimate_dimensions(&model, &noise, 1, &FlowJacobianConfig { steps: 1_000_000, ..adaptive }).is_err());
     }
 
     /// The shared trainer's gradient regression (grad-of-grad) runs and

@@ -25,6 +25,7 @@ use crate::events::Event;
 
 mod adjoint;
 mod diffusion;
+mod gauge;
 mod interpolants;
 mod jobs;
 mod outputs;
@@ -321,6 +322,7 @@ fn register_api(engine: &mut Engine) {
     interpolants::register(engine);
     adjoint::register(engine);
     pfgm::register(engine);
+    gauge::register(engine);
 }
 
 /// Cell centres of an `n` x `n` grid over `[-extent, extent]^2`, row by row
@@ -400,7 +402,7 @@ pub(crate) fn restore_of<T: Clone + 'static>(model: &Rc<RefCell<T>>) -> Restore 
 fn collect_models(value: &Dynamic, out: &mut Vec<Restore>) {
     if let Some(model) = value.read_lock::<Model>() {
         out.push(restore_of(&model.0));
-    } else if let Some(restore) = diffusion::restore(value).or_else(|| interpolants::restore(value)).or_else(|| adjoint::restore(value)).or_else(|| pfgm::restore(value)) {
+    } else if let Some(restore) = diffusion::restore(value).or_else(|| interpolants::restore(value)).or_else(|| adjoint::restore(value)).or_else(|| pfgm::restore(value)).or_else(|| gauge::restore(value)) {
         out.push(restore);
     } else if let Some(array) = value.read_lock::<Array>() {
         array.iter().for_each(|v| collect_models(v, out));

@@ -12,6 +12,7 @@ pub const SHIPPED: &[(&str, &str)] = &[
     ("stochastic-interpolants", include_str!("../../../public/notebooks/stochastic-interpolants.md")),
     ("adjoint-dpm", include_str!("../../../public/notebooks/adjoint-dpm.md")),
     ("pfgm-pp", include_str!("../../../public/notebooks/pfgm-pp.md")),
+    ("gauge-freedom", include_str!("../../../public/notebooks/gauge-freedom.md")),
 ];
 
 /// The shipped text of notebook `id`.

@@ -120,7 +120,9 @@ mod tests {
         use odeon_methods::diffusion::{DiffusionModel, Parameterisation};
         use odeon_methods::gmm::Gmm;
         use odeon_methods::interpolants::{Field, Interpolant, InterpolantModel};
+        use odeon_methods::gauge::{Manifold, ManifoldData, ScoreKind, ScoreModel};
         let data = Gmm::ring(4, 3.0, 0.3).expect("ring");
+        let manifold = ManifoldData::new(Manifold::Circle, 3, 1.0, 0.0, 7).expect("circle");
         let config = TrainConfig { steps, batch: 32, lr: 3e-3, seed: 3 };
         let net = || VelocityModel::new(2, 16, 2, Activation::Silu, 4).expect("sizes");
         vec![
@@ -134,6 +136,11 @@ mod tests {
             Job::TrainPfgm {
                 model: odeon_methods::pfgm::PfgmModel::new(net(), odeon_methods::pfgm::Augmentation::Finite(16.0), data.coordinate_std()).expect("model"),
                 data,
+                config,
+            },
+            Job::TrainScore {
+                model: ScoreModel::new(ScoreKind::Conservative, 3, 16, 2, Activation::Silu, Parameterisation::Eps, manifold.coordinate_std(), 6).expect("model"),
+                data: manifold,
                 config,
             },
         ]

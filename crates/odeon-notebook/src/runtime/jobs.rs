@@ -27,6 +27,7 @@ use std::rc::Rc;
 
 use odeon_methods::adjoint_dpm::{self, ConditionalDiffusion};
 use odeon_methods::diffusion::{self, DiffusionModel};
+use odeon_methods::gauge::{self, ManifoldData, ScoreModel};
 use odeon_methods::gmm::Gmm;
 use odeon_methods::interpolants::{self, InterpolantModel};
 use odeon_methods::pfgm::{self, PfgmModel};
@@ -90,6 +91,16 @@ pub enum Job {
         /// Steps, batch, learning rate, seed.
         config: TrainConfig,
     },
+    /// `train_score(model, manifold data, options)`: a free or a
+    /// conservative (grad-of-grad) score model.
+    TrainScore {
+        /// The model to train (a copy).
+        model: ScoreModel,
+        /// The data on a manifold.
+        data: ManifoldData,
+        /// Steps, batch, learning rate, seed.
+        config: TrainConfig,
+    },
 }
 
 impl Job {
@@ -101,6 +112,7 @@ impl Job {
             Job::TrainInterpolant { model, .. } => &model.net.net,
             Job::TrainConditional { model, .. } => &model.net,
             Job::TrainPfgm { model, .. } => &model.net.net,
+            Job::TrainScore { model, .. } => &model.net,
         }
     }
 
@@ -111,7 +123,8 @@ impl Job {
             | Job::TrainDiffusion { config, .. }
             | Job::TrainInterpolant { config, .. }
             | Job::TrainConditional { config, .. }
-            | Job::TrainPfgm { config, .. } => config,
+            | Job::TrainPfgm { config, .. }
+            | Job::TrainScore { config, .. } => config,
         }
     }
 
@@ -124,6 +137,9 @@ impl Job {
         let rows = match self {
             // The antithetic velocity loss sees each draw twice.
             Job::TrainInterpolant { model, config, .. } if model.field == odeon_methods::interpolants::Field::Velocity => 2 * config.batch,
+            // The gradient regression differentiates the forward and
+            // backward passes once more: about twice a plain step's work.
+            Job::TrainScore { model, config, .. } if model.kind == gauge::ScoreKind::Conservative => 2 * config.batch,
             _ => self.config().batch,
         };
         (sizes, rows)
@@ -146,6 +162,7 @@ impl Job {
             Job::TrainInterpolant { model, data, config } => interpolants::trainer(backend, model, data, config),
             Job::TrainConditional { model, data, config } => adjoint_dpm::trainer(backend, model, data, config),
             Job::TrainPfgm { model, data, config } => pfgm::trainer(backend, model, data, config),
+            Job::TrainScore { model, data, config } => gauge::trainer(backend, model, data, config),
         }
     }
 
@@ -169,6 +186,9 @@ impl Job {
             }
             (Job::TrainPfgm { model: a, data: da, .. }, Job::TrainPfgm { model: b, data: db, .. }) => {
                 da == db && a.augmentation == b.augmentation && a.edm == b.edm
+            }
+            (Job::TrainScore { model: a, data: da, .. }, Job::TrainScore { model: b, data: db, .. }) => {
+                da == db && a.kind == b.kind && a.parameterisation == b.parameterisation && a.schedule == b.schedule && a.data_std == b.data_std
             }
             _ => false,
         };

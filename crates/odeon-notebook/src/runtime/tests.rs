@@ -368,3 +368,43 @@ fn pfgm_functions_train_sample_and_reject_bad_input() {
         assert!(err.to_string().contains(expect), "{script}: {err}");
     }
 }
+
+/// Gauge freedom's script functions: the exact demo and paths, manifold
+/// data, a tiny conservative model trained and read out; bad settings are
+/// explained in words.
+#[test]
+fn gauge_functions_run_and_reject_bad_input() {
+    let (result, _) = run_one(
+        r#"
+        let demo = gauge_demo(#{ samples: 20, likelihood_points: 2, null_pairs: 3, tol: 1e-6, seed: 1 });
+        if demo.plain.len() != 20 || demo.gauged.len() != 20 || demo.rows.len() != 9 || demo.max_dnll > 0.01 { throw "demo"; }
+        let paths = gauge_paths(#{ points: 2, frames: 5, samples: 20, tol: 1e-6 });
+        if paths.times.len() != 5 || paths.plain.len() != 2 || paths.gauged[1].x.len() != 5 { throw "paths"; }
+        let data = manifold_data(#{ manifold: "circle", ambient: 3, seed: 2 });
+        let xs = data.sample(10, 1);
+        if data.intrinsic_dim != 1 || data.ambient != 3 || data.plane_coordinates(xs).len() != 10 { throw "data"; }
+        let model = score_mlp(data, #{ kind: "conservative", hidden: 8, layers: 1, seed: 1 });
+        let losses = train_score(model, data, #{ steps: 4, batch: 16 });
+        let est = intrinsic_dimensions(model, data, #{ points: 3, steps: 8, trace_points: 1, trace_times: 3 });
+        if model.kind != "conservative" || losses.len() != 4 || est.dims.len() != 3 || est.trace[0].len() != 3 || est.trace[0][0].len() != 3 { throw "model"; }
+        if est.counts.len() != 4 || est.times.len() != 3 || est.true_dim != 1 { throw "estimate"; }
+        "#,
+    );
+    result.expect("runs");
+    for (script, expect) in [
+        ("gauge_demo(#{ strenght: 1.0 });", "unknown setting `strenght`"),
+        ("gauge_demo(#{ samples: 1 });", "`samples` must be between 2"),
+        ("gauge_paths(#{ points: 0 });", "`points` must be between 1"),
+        ("manifold_data(#{ manifold: \"torus\" });", "choose circle or sphere"),
+        ("manifold_data(#{ manifold: \"sphere\", ambient: 3 });", "ambient dimension must be in 4..=64"),
+        ("score_mlp(manifold_data(#{}), #{ hidden: 8 });", "give the model's kind"),
+        ("score_mlp(manifold_data(#{}), #{ kind: \"curly\" });", "choose \"free\" or \"conservative\""),
+        ("let d = manifold_data(#{}); let m = score_mlp(d, #{ kind: \"free\", hidden: 4, layers: 1 }); intrinsic_dimensions(m, manifold_data(#{ ambient: 4 }), #{});", "the model is 3-D but the data are 4-D"),
+        ("let d = manifold_data(#{}); let m = score_mlp(d, #{ kind: \"free\", hidden: 4, layers: 1 }); intrinsic_dimensions(m, d, #{ gap_ratio: 0.5 });", "gap ratio > 1"),
+        ("let d = manifold_data(#{}); let m = score_mlp(d, #{ kind: \"free\", hidden: 4, layers: 1 }); train_score(m, manifold_data(#{ ambient: 4 }), #{ steps: 2 });", "the data are 4-D but the model is 3-D"),
+    ] {
+        let (result, _) = run_one(script);
+        let err = result.expect_err(script);
+        assert!(err.to_string().contains(expect), "{script}: {err}");
+    }
+}
