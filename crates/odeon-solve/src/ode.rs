@@ -469,7 +469,9 @@ impl<S: OdeState> Regularizers<S> {
 
 fn mean_of<S: OdeState>(terms: &[S]) -> Result<S, SolveError> {
     let Some((first, rest)) = terms.split_first() else {
-        return Err(SolveError::BadArgument("no accepted step to average over".into()));
+        return Err(SolveError::BadArgument(
+            "no accepted step to average over".into(),
+        ));
     };
     let rest: Vec<(f64, &S)> = rest.iter().map(|t| (1.0, t)).collect();
     first.lincomb(&rest)?.scaled_by(1.0 / terms.len() as f64)
@@ -932,7 +934,8 @@ where
             0.0
         };
         if let (Some(regs), Some(c), Some(b_err)) = (regularizers.as_mut(), pid, tab.b_err) {
-            let (e, st) = differentiable_estimates(b_err, h, &ks, &y, &y_new, &f_end, g_prev, k_prev, &c)?;
+            let (e, st) =
+                differentiable_estimates(b_err, h, &ks, &y, &y_new, &f_end, g_prev, k_prev, &c)?;
             regs.error.push(e);
             regs.stiffness.push(st);
         }
@@ -1035,11 +1038,15 @@ fn differentiable_estimates<S: OdeState>(
 ) -> Result<(S, S), SolveError> {
     let mut terms = b_err.iter().zip(ks).filter(|(be, _)| **be != 0.0);
     let Some((&b0, k0)) = terms.next() else {
-        return Err(SolveError::BadArgument("the method has no error estimate".into()));
+        return Err(SolveError::BadArgument(
+            "the method has no error estimate".into(),
+        ));
     };
     let rest: Vec<(f64, &S)> = terms.map(|(&be, k)| (be * h, k)).collect();
     let err = k0.scaled_by(b0 * h)?.lincomb(&rest)?;
-    let error = err.scaled_rms(y, y_new, c.rtol, c.atol)?.scaled_by(h.abs())?;
+    let error = err
+        .scaled_rms(y, y_new, c.rtol, c.atol)?
+        .scaled_by(h.abs())?;
     let dk = f_end.lincomb(&[(-1.0, k_prev)])?;
     let dg = y_new.lincomb(&[(-1.0, g_prev)])?;
     let stiffness = dk.rms_ratio(&dg)?.scaled_by(h.abs())?;
@@ -1140,9 +1147,8 @@ where
     } else {
         (&gs[s - 1], &ks[s - 1])
     };
-    let (error, stiffness) = differentiable_estimates(
-        b_err, h, &ks, y, &y_new, &f_end, g_prev, k_prev, controller,
-    )?;
+    let (error, stiffness) =
+        differentiable_estimates(b_err, h, &ks, y, &y_new, &f_end, g_prev, k_prev, controller)?;
     let ev = error.values()?;
     let eest = ev.first().copied().unwrap_or(f64::NAN) / h.abs();
     if !eest.is_finite() || !all_finite(&y_new.values()?) {

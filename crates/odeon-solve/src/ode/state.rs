@@ -30,7 +30,13 @@ pub trait OdeState: Clone {
     /// `sqrt(mean_i (self_i / (atol + rtol * max(|y_prev_i|, |y_new_i|)))^2)`,
     /// the value of [`super::error_norm`]. A norm of exactly 0 is returned
     /// with a zero gradient (the square root has none there).
-    fn scaled_rms(&self, y_prev: &Self, y_new: &Self, rtol: f64, atol: f64) -> Result<Self, SolveError>;
+    fn scaled_rms(
+        &self,
+        y_prev: &Self,
+        y_new: &Self,
+        rtol: f64,
+        atol: f64,
+    ) -> Result<Self, SolveError>;
 
     /// `rms(self) / rms(den)` as a one-element state, differentiable; 0 (with
     /// a zero gradient) when either RMS is 0 or the ratio is not finite.
@@ -72,7 +78,13 @@ impl OdeState for Vec<f64> {
         Ok(self.iter().map(|x| c * x).collect())
     }
 
-    fn scaled_rms(&self, y_prev: &Self, y_new: &Self, rtol: f64, atol: f64) -> Result<Self, SolveError> {
+    fn scaled_rms(
+        &self,
+        y_prev: &Self,
+        y_new: &Self,
+        rtol: f64,
+        atol: f64,
+    ) -> Result<Self, SolveError> {
         if y_prev.len() != self.len() || y_new.len() != self.len() {
             return Err(SolveError::BadArgument(format!(
                 "an error estimate of {} values needs states of the same size, got {} and {}",
@@ -128,7 +140,13 @@ impl<B: Backend> OdeState for Var<B> {
     /// The scale `atol + rtol * max(|y_prev|, |y_new|)` is differentiated
     /// too, as in the official implementation (which evaluates the same
     /// expression with its autodiff arrays).
-    fn scaled_rms(&self, y_prev: &Self, y_new: &Self, rtol: f64, atol: f64) -> Result<Self, SolveError> {
+    fn scaled_rms(
+        &self,
+        y_prev: &Self,
+        y_new: &Self,
+        rtol: f64,
+        atol: f64,
+    ) -> Result<Self, SolveError> {
         let scale = y_prev
             .unary(UnaryOp::Abs)?
             .maximum(&y_new.unary(UnaryOp::Abs)?)?
