@@ -18,6 +18,7 @@ pub mod interpolants;
 pub mod metrics;
 pub mod pfgm;
 pub mod rectified_flow;
+pub mod regularization;
 pub mod training;
 
 use odeon_autodiff::AutodiffError;

@@ -76,6 +76,33 @@
 //! difference also carries the change of `f` along the solution: there the
 //! value is only a rough indicator (it stays small on Robertson's problem).
 //!
+//! ## Solver regularisers
+//! Error control reads plain values, but the error and stiffness estimates
+//! are themselves smooth functions of the stages, so they can be penalised
+//! in a loss to train a neural ODE that is cheap to solve (Pal, Ma, Shah &
+//! Rackauckas 2021, "Opening the Blackbox"; Pal et al. 2022, local
+//! regularisation). With [`OdeOptions::regularizers`] set, a solve over
+//! [`Var`](odeon_autodiff::Var) states also builds, for every accepted step
+//! `j`, the differentiable values
+//!
+//! ```text
+//! error_j     = E_j * |dt_j|      (E_j the scaled RMS norm above, from the stage Vars)
+//! stiffness_j = rho_j * |dt_j|    (Hairer's spectral-radius estimate, as above)
+//! ```
+//!
+//! returned in [`OdeSolution::regularizers`]; their means over the accepted
+//! steps ([`Regularizers::error_mean`], [`Regularizers::stiffness_mean`]) are
+//! the ERNODE and SRNODE penalties. The values equal those in [`OdeStats`]
+//! (`error * |dt|` and `stiffness`). The step sizes are constants (the
+//! penalty's gradient is the one for the step sequence actually taken); the
+//! scale `atol + rtol * max(|y_prev|, |y_new|)` *is* differentiated, as in the
+//! official implementation, which evaluates the same expression on its
+//! autodiff arrays. Plain solves pay nothing: the option is off by default,
+//! and with `Vec<f64>` states the values are plain numbers.
+//! [`single_step`] takes one step from any `(t, y)` and returns the same
+//! differentiable `E * |dt|`: the local regulariser, whose gradient needs
+//! only that one step on the tape.
+//!
 //! ## Dense output
 //! A cubic Hermite interpolant on each accepted step, built from `y` and `f`
 //! at both ends ([`hermite`]): third order (local interpolation error
@@ -284,6 +311,12 @@ pub struct OdeOptions {
     pub dt_max: f64,
     /// Keep the dense output of every step ([`OdeSolution::dense`]).
     pub dense: bool,
+    /// Build the differentiable error and stiffness regularisers of every
+    /// accepted step ([`OdeSolution::regularizers`]; off by default). Needs
+    /// the adaptive controller (the error estimate is scaled by its
+    /// tolerances).
+    #[serde(default)]
+    pub regularizers: bool,
 }
 
 impl Default for OdeOptions {
@@ -294,6 +327,7 @@ impl Default for OdeOptions {
             max_steps: 16384,
             dt_max: f64::INFINITY,
             dense: false,
+            regularizers: false,
         }
     }
 }
@@ -405,6 +439,42 @@ pub struct OdeSolution<S> {
     pub stats: OdeStats,
     /// The dense output, when [`OdeOptions::dense`] was set.
     pub dense: Option<DenseOutput<S>>,
+    /// The differentiable regularisers of the accepted steps, when
+    /// [`OdeOptions::regularizers`] was set.
+    pub regularizers: Option<Regularizers<S>>,
+}
+
+/// The differentiable per-step regularisers of a solve (see the module
+/// docs), one entry per accepted step, in the order of
+/// [`OdeStats::steps`]. Each entry is a one-element state (a scalar `Var`).
+#[derive(Debug, Clone)]
+pub struct Regularizers<S> {
+    /// `E_j * |dt_j|`: the scaled RMS error estimate times the step size.
+    pub error: Vec<S>,
+    /// `rho_j * |dt_j|`: the stiffness estimate ([`StepStats::stiffness`]).
+    pub stiffness: Vec<S>,
+}
+
+impl<S: OdeState> Regularizers<S> {
+    /// `mean_j E_j * |dt_j|`, the error regulariser (ERNODE).
+    pub fn error_mean(&self) -> Result<S, SolveError> {
+        mean_of(&self.error)
+    }
+
+    /// `mean_j rho_j * |dt_j|`, the stiffness regulariser (SRNODE).
+    pub fn stiffness_mean(&self) -> Result<S, SolveError> {
+        mean_of(&self.stiffness)
+    }
+}
+
+fn mean_of<S: OdeState>(terms: &[S]) -> Result<S, SolveError> {
+    let Some((first, rest)) = terms.split_first() else {
+        return Err(SolveError::BadArgument(
+            "no accepted step to average over".into(),
+        ));
+    };
+    let rest: Vec<(f64, &S)> = rest.iter().map(|t| (1.0, t)).collect();
+    first.lincomb(&rest)?.scaled_by(1.0 / terms.len() as f64)
 }
 
 impl<S> OdeSolution<S> {
@@ -562,6 +632,12 @@ fn check_args(
         Controller::Constant => {
             if dt0.is_none() {
                 return bad("a constant step size needs dt0".into());
+            }
+            if options.regularizers {
+                return bad(
+                    "the regularisers need the adaptive controller: the error estimate is scaled by its tolerances"
+                        .into(),
+                );
             }
         }
         Controller::Pid(c) => {
@@ -734,6 +810,10 @@ where
         0
     };
     let k_exp = f64::from(tab.embedded_order + 1);
+    let mut regularizers = options.regularizers.then(|| Regularizers {
+        error: Vec::new(),
+        stiffness: Vec::new(),
+    });
 
     let mut t = t0;
     let mut attempts = 0usize;
@@ -779,25 +859,7 @@ where
             (if last { t1 - start } else { dt }, last)
         };
 
-        // Stages.
-        let mut ks: Vec<S> = Vec::with_capacity(s);
-        let mut gs: Vec<S> = Vec::with_capacity(s);
-        ks.push(k1.clone());
-        gs.push(y.clone());
-        for i in 1..s {
-            let terms: Vec<(f64, &S)> =
-                tab.a[i].iter().zip(&ks).map(|(&a, k)| (a * h, k)).collect();
-            let g = y.lincomb(&terms)?;
-            let k = f.call(t + tab.c[i] * h, &g)?;
-            gs.push(g);
-            ks.push(k);
-        }
-        let y_new = if tab.fsal {
-            gs[s - 1].clone()
-        } else {
-            let terms: Vec<(f64, &S)> = tab.b.iter().zip(&ks).map(|(&b, k)| (b * h, k)).collect();
-            y.lincomb(&terms)?
-        };
+        let Stages { ks, gs, y_new } = take_stages(&mut f, tab, t, h, &y, &k1)?;
         let ynv = y_new.values()?;
         let finite = all_finite(&ynv) && (!tab.fsal || all_finite(&ks[s - 1].values()?));
 
@@ -871,6 +933,12 @@ where
         } else {
             0.0
         };
+        if let (Some(regs), Some(c), Some(b_err)) = (regularizers.as_mut(), pid, tab.b_err) {
+            let (e, st) =
+                differentiable_estimates(b_err, h, &ks, &y, &y_new, &f_end, g_prev, k_prev, &c)?;
+            regs.error.push(e);
+            regs.stiffness.push(st);
+        }
         stats.accepted += 1;
         stats.steps.push(StepStats {
             t,
@@ -903,5 +971,195 @@ where
         ys: saver.ys,
         stats,
         dense,
+        regularizers,
+    })
+}
+
+/// The stages of one Runge-Kutta step.
+struct Stages<S> {
+    /// Stage derivatives `k_i`.
+    ks: Vec<S>,
+    /// Stage arguments `g_i` (`g_1 = y`).
+    gs: Vec<S>,
+    /// The propagated solution.
+    y_new: S,
+}
+
+/// Evaluates the stages of a step of size `h` from `(t, y)` with
+/// `k1 = f(t, y)` given.
+fn take_stages<S, F>(
+    f: &mut Counted<F>,
+    tab: &ButcherTableau,
+    t: f64,
+    h: f64,
+    y: &S,
+    k1: &S,
+) -> Result<Stages<S>, SolveError>
+where
+    S: OdeState,
+    F: FnMut(f64, &S) -> Result<S, SolveError>,
+{
+    let s = tab.stages();
+    let mut ks: Vec<S> = Vec::with_capacity(s);
+    let mut gs: Vec<S> = Vec::with_capacity(s);
+    ks.push(k1.clone());
+    gs.push(y.clone());
+    for i in 1..s {
+        let terms: Vec<(f64, &S)> = tab.a[i].iter().zip(&ks).map(|(&a, k)| (a * h, k)).collect();
+        let g = y.lincomb(&terms)?;
+        let k = f.call(t + tab.c[i] * h, &g)?;
+        gs.push(g);
+        ks.push(k);
+    }
+    let y_new = if tab.fsal {
+        gs[s - 1].clone()
+    } else {
+        let terms: Vec<(f64, &S)> = tab.b.iter().zip(&ks).map(|(&b, k)| (b * h, k)).collect();
+        y.lincomb(&terms)?
+    };
+    Ok(Stages { ks, gs, y_new })
+}
+
+/// The differentiable `(E * |h|, rho * |h|)` of a step: the local error
+/// `h * sum_i b_err_i k_i` in the scaled RMS norm, and Hairer's stiffness
+/// ratio over the last two stages (`f_end` and `k_prev` at `y_new` and
+/// `g_prev`).
+#[allow(clippy::too_many_arguments)]
+fn differentiable_estimates<S: OdeState>(
+    b_err: &[f64],
+    h: f64,
+    ks: &[S],
+    y: &S,
+    y_new: &S,
+    f_end: &S,
+    g_prev: &S,
+    k_prev: &S,
+    c: &PidController,
+) -> Result<(S, S), SolveError> {
+    let mut terms = b_err.iter().zip(ks).filter(|(be, _)| **be != 0.0);
+    let Some((&b0, k0)) = terms.next() else {
+        return Err(SolveError::BadArgument(
+            "the method has no error estimate".into(),
+        ));
+    };
+    let rest: Vec<(f64, &S)> = terms.map(|(&be, k)| (be * h, k)).collect();
+    let err = k0.scaled_by(b0 * h)?.lincomb(&rest)?;
+    let error = err
+        .scaled_rms(y, y_new, c.rtol, c.atol)?
+        .scaled_by(h.abs())?;
+    let dk = f_end.lincomb(&[(-1.0, k_prev)])?;
+    let dg = y_new.lincomb(&[(-1.0, g_prev)])?;
+    let stiffness = dk.rms_ratio(&dg)?.scaled_by(h.abs())?;
+    Ok((error, stiffness))
+}
+
+/// One step of [`single_step`], differentiable when the states are `Var`s.
+#[derive(Debug, Clone)]
+pub struct SingleStep<S> {
+    /// The state at the end of the step.
+    pub y: S,
+    /// `E * |dt|`: the scaled RMS local error estimate times the step size
+    /// (one-element state), the local regulariser.
+    pub error: S,
+    /// `rho * |dt|`: the stiffness estimate (one-element state).
+    pub stiffness: S,
+    /// The plain value of `E` (a solve accepts the step when it is <= 1;
+    /// [`single_step`] takes it whatever its value).
+    pub eest: f64,
+    /// The signed step size taken.
+    pub dt: f64,
+    /// Vector-field evaluations: `f(t, y)`, one for the automatic first
+    /// step when `dt` was `None`, and the remaining stages (8 in all for
+    /// `Tsit5` with the automatic step).
+    pub nfe: usize,
+}
+
+/// Takes one step of the embedded pair `solver` from `(t, y)`, as a fresh
+/// solve towards `t_end` would, and returns the new state with the
+/// differentiable error and stiffness estimates of the step (the local
+/// regulariser of Pal et al. 2022).
+///
+/// * `dt`: the signed step size, or `None` for the controller's automatic
+///   first step (Hairer's algorithm, the one [`solve_ode`] uses, capped by
+///   `|t_end - t|` and the controller's tolerances).
+/// * `t_end`: sets the direction (the sign of `dt` must match) and caps the
+///   automatic step; the step itself is not shortened to end there.
+///
+/// The step is taken whatever its error: nothing is rejected or retried.
+/// The step size is a constant for the gradient; only this step's
+/// operations are recorded, so any way of differentiating the main solve
+/// can be combined with it.
+pub fn single_step<S, F>(
+    f: F,
+    solver: Solver,
+    t: f64,
+    t_end: f64,
+    dt: Option<f64>,
+    y: &S,
+    controller: &PidController,
+) -> Result<SingleStep<S>, SolveError>
+where
+    S: OdeState,
+    F: FnMut(f64, &S) -> Result<S, SolveError>,
+{
+    let options = OdeOptions {
+        controller: Controller::Pid(*controller),
+        ..OdeOptions::default()
+    };
+    check_args(solver, t, t_end, dt, &options)?;
+    let tab = solver.tableau();
+    let Some(b_err) = tab.b_err else {
+        return Err(SolveError::BadArgument(format!(
+            "{solver:?} has no error estimate"
+        )));
+    };
+    let dir = if t_end > t { 1.0 } else { -1.0 };
+    let mut f = Counted { f, nfe: 0 };
+    if !all_finite(&y.values()?) {
+        return Err(SolveError::NonFinite { t });
+    }
+    let k1 = f.call(t, y)?;
+    let h = match dt {
+        Some(h) => h,
+        None => {
+            dir * initial_step(
+                &mut f,
+                t,
+                dir,
+                (t_end - t).abs(),
+                y,
+                &k1,
+                tab.order,
+                controller,
+                f64::INFINITY,
+            )?
+        }
+    };
+    let Stages { ks, gs, y_new } = take_stages(&mut f, tab, t, h, y, &k1)?;
+    let s = tab.stages();
+    let f_end = if tab.fsal {
+        ks[s - 1].clone()
+    } else {
+        f.call(t + h, &y_new)?
+    };
+    let (g_prev, k_prev) = if tab.fsal {
+        (&gs[s - 2], &ks[s - 2])
+    } else {
+        (&gs[s - 1], &ks[s - 1])
+    };
+    let (error, stiffness) =
+        differentiable_estimates(b_err, h, &ks, y, &y_new, &f_end, g_prev, k_prev, controller)?;
+    let ev = error.values()?;
+    let eest = ev.first().copied().unwrap_or(f64::NAN) / h.abs();
+    if !eest.is_finite() || !all_finite(&y_new.values()?) {
+        return Err(SolveError::NonFinite { t: t + h });
+    }
+    Ok(SingleStep {
+        y: y_new,
+        error,
+        stiffness,
+        eest,
+        dt: h,
+        nfe: f.nfe,
     })
 }
