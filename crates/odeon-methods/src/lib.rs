@@ -16,6 +16,7 @@ pub mod gauge;
 pub mod gmm;
 pub mod interpolants;
 pub mod metrics;
+pub mod neural_de;
 pub mod pfgm;
 pub mod rectified_flow;
 pub mod regularization;
@@ -66,4 +67,10 @@ pub enum MethodError {
     /// A metric error.
     #[error(transparent)]
     Metric(#[from] odeon_solve::metrics::MetricsError),
+    /// An SDE solve or Brownian-path error.
+    #[error(transparent)]
+    Sde(#[from] odeon_solve::sde::SdeError),
+    /// A spline could not be fitted.
+    #[error(transparent)]
+    Spline(#[from] odeon_solve::interpolate::SplineError),
 }

@@ -12,6 +12,8 @@
 //!   Brownian interval;
 //! * [`linalg`]: dense factorisations on faer, matrix-free Krylov solvers,
 //!   tridiagonal and DCT-based Poisson/Helmholtz solves;
+//! * [`interpolate`]: natural cubic splines through irregular vector data
+//!   (value and derivative anywhere; the control paths of neural CDEs);
 //! * [`implicit`]: root finding, Anderson-accelerated fixed points and
 //!   implicit differentiation;
 //! * [`special`] and [`metrics`]: special functions and sample metrics.
@@ -20,6 +22,8 @@
 pub mod adjoint;
 #[cfg(feature = "implicit")]
 pub mod implicit;
+#[cfg(feature = "interpolate")]
+pub mod interpolate;
 #[cfg(feature = "linalg")]
 pub mod linalg;
 #[cfg(feature = "metrics")]
