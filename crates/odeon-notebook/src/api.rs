@@ -56,6 +56,13 @@ pub const API: &[ApiEntry] = &[
         example: "print(`seed is ${seed}, profile ${profile}`);",
     },
     ApiEntry {
+        section: "Notebook",
+        name: "clock",
+        signatures: &["clock() -> float"],
+        doc: "Seconds on a monotonic clock, to time part of a cell: take clock() before and after. Wall time changes from run to run and machine to machine, so show it in a table, not as a metric a share link should reproduce.",
+        example: "let t0 = clock(); let losses = train_pfgm(model, data, #{}); print(`took ${clock() - t0} s`);",
+    },
+    ApiEntry {
         section: "Data",
         name: "eight_gaussians",
         signatures: &["eight_gaussians() -> Target"],

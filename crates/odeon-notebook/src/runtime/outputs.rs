@@ -114,6 +114,18 @@ fn curve_series(name: &str, curve: &Map, what: &str) -> Fallible<Series> {
     Ok(Series::new(name.to_string(), SeriesKind::Line, xs, ys))
 }
 
+thread_local! {
+    static CLOCK_START: web_time::Instant = web_time::Instant::now();
+}
+
+/// Seconds on a monotonic clock (from the first call in this worker or
+/// process), for timing a piece of a cell: `clock()` before and after.
+/// Wall time differs from run to run, so it belongs in tables and plots,
+/// not in metrics that a share link must reproduce.
+fn clock_seconds() -> f64 {
+    CLOCK_START.with(|start| start.elapsed().as_secs_f64())
+}
+
 fn loss_like_plot(title: &str, values: &[f32]) -> Plot {
     // At most ~400 points: every k-th value, averaged over its window.
     let stride = values.len().div_ceil(400).max(1);
@@ -276,6 +288,7 @@ pub(crate) fn register(engine: &mut Engine) {
         emit(Event::Table { key: title.into(), title: title.into(), columns, rows });
         Ok(())
     });
+    engine.register_fn("clock", clock_seconds);
     engine.register_fn("metric", |name: &str, value: f64| emit(Event::Metric { name: name.into(), value }));
     engine.register_fn("metric", |name: &str, value: i64| emit(Event::Metric { name: name.into(), value: value as f64 }));
     let criterion = |name: &str, value: f64, op: &str, bound: f64| -> Fallible<bool> {

@@ -408,3 +408,12 @@ fn gauge_functions_run_and_reject_bad_input() {
         assert!(err.to_string().contains(expect), "{script}: {err}");
     }
 }
+
+/// `clock()` moves forwards and measures work in seconds.
+#[test]
+fn clock_measures_elapsed_seconds() {
+    let (result, events) = run_one("let t0 = clock(); let s = 0; for i in 0..200000 { s += i; } let dt = clock() - t0; metric(\"dt\", dt);");
+    result.expect("runs");
+    let dt = events.iter().find_map(|e| match e { Event::Metric { value, .. } => Some(*value), _ => None }).expect("metric");
+    assert!(dt > 0.0 && dt < 60.0, "{dt}");
+}
