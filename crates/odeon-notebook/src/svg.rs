@@ -15,8 +15,10 @@ use std::fmt::Write;
 use crate::events::{Heatmap, Plot, SeriesKind, format_number};
 use crate::render::escape_html as escape;
 
-/// Series colours, in order.
-pub const COLOURS: [&str; 6] = ["#4c72b0", "#e4572e", "#17bebb", "#d4a017", "#76b041", "#a54ee0"];
+/// Series colours, in order: ten that stay apart, so a plot of up to ten
+/// series (a sweep over seven values of a setting, four pairs of paths)
+/// never draws two in one colour.
+pub const COLOURS: [&str; 10] = ["#4c72b0", "#e4572e", "#17bebb", "#d4a017", "#76b041", "#a54ee0", "#8c564b", "#e377c2", "#7f7f7f", "#1b3a6b"];
 
 const STYLE: &str = "<style>.plot-title{font:600 13px system-ui,sans-serif;fill:#222}\
 .plot-tick,.plot-legend,.plot-label{font:11px system-ui,sans-serif;fill:#555}\
@@ -197,7 +199,8 @@ pub fn plot_svg(plot: &Plot) -> String {
     let named = plot.series.len() >= 2;
     let legend_x = legend_left(plot.series.iter().map(|s| s.name.as_str()), left, left + pw);
     for (i, series) in plot.series.iter().enumerate().filter(|_| named) {
-        let colour = COLOURS[i % COLOURS.len()];
+        // The same colour as the series itself (shifted over a heat map).
+        let colour = COLOURS[(i + first_colour) % COLOURS.len()];
         let ly = top + 14.0 + 14.0 * i as f32;
         let _ = write!(
             svg,
@@ -427,6 +430,29 @@ mod tests {
         assert_eq!(d.matches('M').count(), 2, "the zero breaks the line: {d}");
         assert!(svg.contains("(log)"), "log axes are labelled");
         assert!(svg.contains(">1<") && svg.contains(">0.5<") && svg.contains(">5<"), "1-2-5 ticks in data units: {svg}");
+    }
+
+    #[test]
+    fn legend_colours_match_their_series_and_ten_stay_apart() {
+        let lines = |n: usize, heat: bool| Plot {
+            heatmap: heat.then(|| Heatmap { label: "h".into(), nx: 1, ny: 1, x_range: [0.0, 1.0], y_range: [0.0, 1.0], values: vec![0.0] }),
+            ..Plot::new("t", "t", (0..n).map(|i| Series::new(format!("s{i}"), SeriesKind::Line, vec![0.0, 1.0], vec![0.0, i as f32])).collect())
+        };
+        for heat in [false, true] {
+            let svg = plot_svg(&lines(10, heat));
+            let mut seen = Vec::new();
+            for i in 0..10 {
+                let stroke = svg.split(&format!("data-series=\"s{i}\"")).next().expect("series").rsplit("stroke=\"").next().expect("stroke");
+                let colour = &stroke[..7];
+                let legend = svg.split(&format!(">s{i}</text>")).next().expect("legend");
+                let fill = legend.rsplit("fill=\"").next().expect("fill");
+                assert_eq!(&fill[..7], colour, "series {i}, heat map {heat}");
+                seen.push(colour.to_string());
+            }
+            seen.sort();
+            seen.dedup();
+            assert_eq!(seen.len(), 10, "ten series, ten colours");
+        }
     }
 
     #[test]
