@@ -103,6 +103,29 @@ const NOTEBOOKS = {
     tables: { demo: 1, train: 1, dimensions: 1 },
     embed: { cell: 'spectra', plot: 'Flow-map singular values, conservative model' },
   },
+  'solver-regularization': {
+    // The model is f32 (odeon-tensor matrix products): losses and test
+    // NFE follow the native run unless a last-bit difference flips a step.
+    tolerance: 1e-5,
+    plots: {
+      data: ['Concentric circles (training set)'],
+      train: ['loss', 'NFE per training step'],
+      results: ['Test NFE vs accuracy during training'],
+      boundary: ['Vanilla: P(ring)', 'Error-regularised: P(ring)'],
+    },
+    tables: { train: 1, results: 1 },
+    embed: { cell: 'results', plot: 'Test NFE vs accuracy during training' },
+  },
+  'local-regularization': {
+    tolerance: 1e-5,
+    plots: {
+      data: ['Concentric circles (training set)'],
+      train: ['loss', 'NFE per training step'],
+      results: ['Test NFE vs accuracy during training'],
+    },
+    tables: { train: 1, results: 1 },
+    embed: { cell: 'results', plot: 'Test NFE vs accuracy during training' },
+  },
 };
 
 function cliMetrics(id) {

@@ -176,6 +176,11 @@ pub struct RegConfig {
     pub test_size: usize,
     /// Seed of the data, the initialisation, the batches and `t_reg`.
     pub seed: u64,
+    /// Evaluate on the test set every this many steps, and before the
+    /// first one ([`RegReport::checkpoints`]); 0 (the default) only at
+    /// the end. Evaluation draws nothing from the training's streams, so
+    /// it does not change the run.
+    pub eval_every: usize,
 }
 
 impl Default for RegConfig {
@@ -191,6 +196,7 @@ impl Default for RegConfig {
             train_size: 1024,
             test_size: 512,
             seed: 0,
+            eval_every: 0,
         }
     }
 }
@@ -364,6 +370,27 @@ pub struct RegReport {
     pub test_accuracy: f64,
     /// Mean NFE per forward solve on the test set at the end.
     pub test_nfe: f64,
+    /// `(step, test accuracy, test NFE)` before training and every
+    /// [`RegConfig::eval_every`] steps (empty when that is 0).
+    pub checkpoints: Vec<(usize, f64, f64)>,
+}
+
+/// The probability of class 1 (the sigmoid of the logit) at each of
+/// `points` (`[n, 2]`), classified in one solve at `rtol = atol = tol`,
+/// and that solve's NFE.
+pub fn probabilities(model: &AugmentedNode, points: &Tensor, tol: f64) -> Result<(Vec<f64>, usize), MethodError> {
+    let n = match points.shape() {
+        [n, 2] if *n > 0 => *n,
+        shape => return Err(MethodError::Config(format!("the classifier takes 2-D points, [n, 2]; got shape {shape:?}"))),
+    };
+    let tape = Tape::new();
+    let mut params = model.field.bind_constant(&tape);
+    params.extend(model.readout.bind_constant(&tape));
+    let rows: Vec<usize> = (0..n).collect();
+    let y0 = tape.constant(augmented(&points.cast(odeon_tensor::DType::F32)?, &rows)?);
+    let out = forward(model, &params, &y0, RegMode::Vanilla, tol, &mut SeedStream::new(0, "regularization/logits"))?;
+    let p = out.logits.value().to_f64_vec()?.into_iter().map(|z| 1.0 / (1.0 + libm::exp(-z))).collect();
+    Ok((p, out.solution.stats.nfe))
 }
 
 /// Accuracy and mean NFE per solve of `model` on `data`, in batches of
@@ -413,7 +440,12 @@ pub fn train(config: &RegConfig, monitor: &mut Monitor<'_>) -> Result<(Augmented
         penalties: Vec::with_capacity(config.steps),
         test_accuracy: 0.0,
         test_nfe: 0.0,
+        checkpoints: Vec::new(),
     };
+    if config.eval_every > 0 {
+        let (acc, nfe) = evaluate(&model, &test_set, config.batch, config.tol)?;
+        report.checkpoints.push((0, acc, nfe));
+    }
     for step in 0..config.steps {
         let rows: Vec<usize> = (0..config.batch).map(|_| batches.below(train_set.len())).collect();
         let labels: Vec<f64> = rows.iter().map(|&i| f64::from(train_set.labels[i])).collect();
@@ -446,10 +478,17 @@ pub fn train(config: &RegConfig, monitor: &mut Monitor<'_>) -> Result<(Augmented
         if !monitor(step + 1, config.steps, ce_value) {
             return Err(MethodError::Stopped { step: step + 1, total: config.steps });
         }
+        if config.eval_every > 0 && (step + 1) % config.eval_every == 0 && step + 1 < config.steps {
+            let (acc, nfe) = evaluate(&model, &test_set, config.batch, config.tol)?;
+            report.checkpoints.push((step + 1, acc, nfe));
+        }
     }
     let (acc, nfe) = evaluate(&model, &test_set, config.batch, config.tol)?;
     report.test_accuracy = acc;
     report.test_nfe = nfe;
+    if config.eval_every > 0 {
+        report.checkpoints.push((config.steps, acc, nfe));
+    }
     Ok((model, report))
 }
 

@@ -430,6 +430,27 @@ pub const API: &[ApiEntry] = &[
         example: "let hit = fraction_in_mode(data, xs, 3);",
     },
     ApiEntry {
+        section: "Data",
+        name: "circles_data",
+        signatures: &["circles_data(#{ train, test, seed }) -> #{ train_inner, train_outer, test_inner, test_outer }"],
+        doc: "The concentric circles that `train_augmented_node` trains and tests on with the same settings: half the points in the disc r <= 0.5 (class 0, `inner`), half in the annulus 1 <= r <= 1.5 (class 1, `outer`), uniform in area. `train` default 1024 points, `test` 512.",
+        example: "let c = circles_data(#{ seed: 1 });\nscatter(\"Circles\", #{ inner: c.train_inner, outer: c.train_outer });",
+    },
+    ApiEntry {
+        section: "Models and training",
+        name: "train_augmented_node",
+        signatures: &["train_augmented_node(#{ mode, lambda, steps, batch, lr, hidden, tol, train, test, eval_every, seed }) -> map"],
+        doc: "Trains an augmented neural ODE classifier on the concentric circles (state [x, 0, 0] in 4-D, dy/dt = MLP(y) with two tanh layers of `hidden` units (32), t in [0, 1], Tsit5 at rtol = atol = `tol` (1e-5), linear readout, cross-entropy, Adam at `lr` 0.01, backpropagation through the accepted steps). `mode`: \"vanilla\", \"global-error\" (mean E|dt| over the accepted steps), \"global-stiffness\" (mean stiffness estimate x |dt|), \"local-unbiased\" or \"local-biased\" (one extra step's E|dt| at a random time, uniform or at an accepted step). `lambda`: a number or [start, end], decayed exponentially over the run (defaults: error [100, 10], stiffness [1, 0.1], local [1e4, 1e3]). `steps` 200, `batch` 128, `train`/`test` points 1024/512, `eval_every` (0) adds test checkpoints. Runs on the CPU in the call, with live progress; Stop ends it. Returns #{ mode, lambda, nfe (per step, extra local step included), train_nfe (their sum), losses, penalties, test_accuracy, test_nfe (mean per solve of a test batch), checkpoints: #{ steps, accuracy, test_nfe }, model }.",
+        example: "let run = train_augmented_node(#{ mode: \"global-error\", steps: 200, seed: 1 });\nmetric(\"test NFE\", run.test_nfe);",
+    },
+    ApiEntry {
+        section: "Sampling and solvers",
+        name: "classifier_grid",
+        signatures: &["classifier_grid(model, #{ extent, n, tol }) -> #{ values, x_range, y_range, nfe }"],
+        doc: "The trained classifier's probability of the outer class on an `n` x `n` grid (40) over [-extent, extent]^2 (2), all points in one solve at `tol` (the training's by default), ready for `heatmap`; `nfe` is that solve's.",
+        example: "let g = classifier_grid(run.model, #{ extent: 2.0 });\nheatmap(\"Decision function\", g.values, #{ x_range: g.x_range, y_range: g.y_range });",
+    },
+    ApiEntry {
         section: "Sampling and solvers",
         name: "straightness",
         signatures: &["straightness(model, noise, steps) -> number"],

@@ -13,6 +13,8 @@ pub const SHIPPED: &[(&str, &str)] = &[
     ("adjoint-dpm", include_str!("../../../public/notebooks/adjoint-dpm.md")),
     ("pfgm-pp", include_str!("../../../public/notebooks/pfgm-pp.md")),
     ("gauge-freedom", include_str!("../../../public/notebooks/gauge-freedom.md")),
+    ("solver-regularization", include_str!("../../../public/notebooks/solver-regularization.md")),
+    ("local-regularization", include_str!("../../../public/notebooks/local-regularization.md")),
 ];
 
 /// The shipped text of notebook `id`.

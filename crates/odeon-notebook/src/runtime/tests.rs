@@ -417,3 +417,48 @@ fn clock_measures_elapsed_seconds() {
     let dt = events.iter().find_map(|e| match e { Event::Metric { value, .. } => Some(*value), _ => None }).expect("metric");
     assert!(dt > 0.0 && dt < 60.0, "{dt}");
 }
+
+/// Solver regularisation's script functions: the circles, a tiny run of
+/// every mode with checkpoints and live progress, the decision grid, Stop;
+/// bad settings are explained in words.
+#[test]
+fn regularization_functions_train_and_reject_bad_input() {
+    let (result, events) = run_one(
+        r#"
+        let c = circles_data(#{ train: 40, test: 20, seed: 1 });
+        if c.train_inner.len() != 20 || c.train_outer.len() != 20 || c.test_inner.len() != 10 { throw "data"; }
+        for m in ["vanilla", "global-error", "global-stiffness", "local-unbiased", "local-biased"] {
+            let r = train_augmented_node(#{ mode: m, steps: 4, batch: 16, hidden: 4, train: 40, test: 20, eval_every: 2, seed: 1 });
+            if r.nfe.len() != 4 || r.losses.len() != 4 || r.checkpoints.steps != [0, 2, 4] || r.test_nfe <= 0.0 { throw `run ${m}`; }
+            if r.train_nfe != r.nfe.reduce(|s, x| s + x, 0) || r.test_accuracy < 0.0 || r.test_accuracy > 1.0 { throw `totals ${m}`; }
+            if m == "vanilla" && r.penalties != [0.0, 0.0, 0.0, 0.0] { throw "vanilla penalty"; }
+        }
+        let r = train_augmented_node(#{ mode: "global-error", lambda: [3, 1.5], steps: 2, batch: 8, hidden: 4, train: 16, test: 8 });
+        if r.lambda != [3.0, 1.5] || r.checkpoints.steps.len() != 0 { throw "lambda"; }
+        let g = classifier_grid(r.model, #{ extent: 1.0, n: 5 });
+        if g.values.len() != 5 || g.values[0].len() != 5 || g.nfe <= 0 || g.values[2][2] < 0.0 || g.values[2][2] > 1.0 { throw "grid"; }
+        "#,
+    );
+    result.expect("runs");
+    assert!(events.iter().any(|e| matches!(e, Event::Progress { .. })));
+    for (script, expect) in [
+        ("train_augmented_node(#{ steps: 2 });", "give the regulariser, mode:"),
+        ("train_augmented_node(#{ mode: \"global\" });", "unknown mode \"global\""),
+        ("train_augmented_node(#{ mode: \"vanilla\", lambda: 1.0 });", "vanilla training has no regulariser"),
+        ("train_augmented_node(#{ mode: \"local-biased\", lambda: [1.0] });", "`lambda` must be a number or [start, end]"),
+        ("train_augmented_node(#{ mode: \"local-biased\", lambda: [1.0, 0.0] });", "both zero or both positive"),
+        ("train_augmented_node(#{ mode: \"vanilla\", tol: 2.0 });", "tol in (0, 1)"),
+        ("train_augmented_node(#{ mode: \"vanilla\", step: 2 });", "unknown setting `step`"),
+        ("train_augmented_node(#{ mode: \"vanilla\", steps: 2, eval_every: 3 });", "`eval_every` must be between 0 and 2"),
+        ("circles_data(#{ train: 1 });", "`train` must be between 2"),
+    ] {
+        let (result, _) = run_one(script);
+        let err = result.expect_err(script);
+        assert!(err.to_string().contains(expect), "{script}: {err}");
+    }
+    let mut session = Session::new(0, "ci");
+    let err = session
+        .run_cell("train_augmented_node(#{ mode: \"vanilla\", steps: 100000, batch: 8, hidden: 4 });", collect_host(Rc::new(RefCell::new(Vec::new())), Some(5)))
+        .expect_err("stopped");
+    assert!(err.stopped, "{err:?}");
+}
