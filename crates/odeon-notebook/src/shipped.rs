@@ -13,6 +13,7 @@ pub const SHIPPED: &[(&str, &str)] = &[
     ("adjoint-dpm", include_str!("../../../public/notebooks/adjoint-dpm.md")),
     ("pfgm-pp", include_str!("../../../public/notebooks/pfgm-pp.md")),
     ("gauge-freedom", include_str!("../../../public/notebooks/gauge-freedom.md")),
+    ("neural-de", include_str!("../../../public/notebooks/neural-de.md")),
 ];
 
 /// The shipped text of notebook `id`.
