@@ -126,6 +126,22 @@ const NOTEBOOKS = {
     tables: { train: 1, results: 1 },
     embed: { cell: 'results', plot: 'Test NFE vs accuracy during training' },
   },
+  'neural-de': {
+    // f64 on the CPU except the CDE (f32): its accuracy is a fraction of
+    // 64 test series, so one flipped prediction would show.
+    tolerance: 1e-5,
+    plots: {
+      data: ['The spiral: 40 observations'],
+      memory: ['Peak tape vs number of solver steps', 'Adjoint vs backprop: gradient gap vs step size'],
+      train: ['loss', 'Fit error during training', 'Fitted trajectories from y0'],
+      'cde-data': ['Two irregularly sampled spirals and their control paths'],
+      'cde-train': ['loss'],
+      reversible: ['A reversible Heun path and its reconstructed start'],
+      brownian: ['One Brownian path, queried in three orders', 'Brownian bridge variance between a = 0.3 and b = 1.7'],
+    },
+    tables: { gradients: 1, memory: 1, train: 1, 'cde-train': 1, reversible: 1, brownian: 1, summary: 1 },
+    embed: { cell: 'memory', plot: 'Peak tape vs number of solver steps' },
+  },
 };
 
 function cliMetrics(id) {

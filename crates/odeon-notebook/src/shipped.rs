@@ -15,6 +15,7 @@ pub const SHIPPED: &[(&str, &str)] = &[
     ("gauge-freedom", include_str!("../../../public/notebooks/gauge-freedom.md")),
     ("solver-regularization", include_str!("../../../public/notebooks/solver-regularization.md")),
     ("local-regularization", include_str!("../../../public/notebooks/local-regularization.md")),
+    ("neural-de", include_str!("../../../public/notebooks/neural-de.md")),
 ];
 
 /// The shipped text of notebook `id`.

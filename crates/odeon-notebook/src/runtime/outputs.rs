@@ -99,7 +99,12 @@ fn ordered_line_series(series: &Array, what: &str) -> Fallible<Vec<Series>> {
                 .try_cast::<Map>()
                 .ok_or_else(|| script_error(format!("{what}: curve {i} must be a map #{{ name: \"...\", x: [...], y: [...] }}")))?;
             let name = curve.get("name").map(ToString::to_string).ok_or_else(|| script_error(format!("{what}: curve {i} has no `name`")))?;
-            curve_series(&name, &curve, what)
+            let mut series = curve_series(&name, &curve, what)?;
+            // `points: true` draws this curve's points as markers, unjoined.
+            if bool_option(&curve, "points")? {
+                series.kind = SeriesKind::Scatter;
+            }
+            Ok(series)
         })
         .collect()
 }

@@ -462,3 +462,67 @@ fn regularization_functions_train_and_reject_bad_input() {
         .expect_err("stopped");
     assert!(err.stopped, "{err:?}");
 }
+
+/// The neural-DE functions on tiny settings, their errors in words, Stop
+/// in a training loop (the model keeps its weights), and markers in `lines`.
+#[test]
+fn neural_de_functions_run_and_report_mistakes() {
+    let (result, events) = run_one(
+        r#"
+        let data = spiral_data(#{ points: 12, t_end: 3.0 });
+        let model = neural_ode(#{ width: 4, seed: 1 });
+        let bp = ode_gradient(model, data, #{ method: "backprop", tol: 1e-8 });
+        let adj = ode_gradient(model, data, #{ method: "interpolating", tol: 1e-8 });
+        if relative_difference(adj.grad, bp.grad) > 1e-5 || adj.tape >= bp.tape || data.times.len() != 12 || data.points.len() != 12 { throw "gradients"; }
+        let run = train_neural_ode(model, data, #{ steps: 3, batch: 2, window: 4, dt: 0.1 });
+        let path = ode_trajectory(model, data, #{ points: 5 });
+        if run.losses.len() != 3 || run.fitted.x.len() != 12 || path.x.len() != 5 { throw "training"; }
+        let series = cde_spirals(#{ series: 4, points: 10, path_points: 7 });
+        if series.len() != 4 || series[0].times.len() != 7 || series[0].dropped_times.len() != 3 || series[0].path_x.len() != 7 { throw "cde data"; }
+        let cde = train_neural_cde(#{ train_series: 4, test_series: 4, points: 10, hidden: 2, width: 4, solver_steps: 2, steps: 2 });
+        if cde.losses.len() != 2 || cde.kept_points != 7 { throw "cde"; }
+        let sde = reversible_heun(#{ steps: 20 });
+        let q = brownian_orders(#{ queries: 10, dim: 2 });
+        let br = brownian_bridge(#{ samples: 20, points: 3 });
+        if sde.rel_error > 1e-12 || sde.path.len() != 2 || !q.identical || q.values.len() != 2 || br.s.len() != 3 { throw "sde"; }
+        lines("fit", [#{ name: "data", x: [1.0, 2.0], y: [1.0, 2.0], points: true }, #{ name: "curve", x: [1.0, 2.0], y: [2.0, 1.0] }]);
+        "#,
+    );
+    result.expect("runs");
+    let kinds = events.iter().rev().find_map(|e| match e {
+        Event::Plot(p) if p.title == "fit" => Some(p.series.iter().map(|s| s.kind).collect::<Vec<_>>()),
+        _ => None,
+    });
+    assert_eq!(kinds, Some(vec![crate::events::SeriesKind::Scatter, crate::events::SeriesKind::Line]));
+    for (script, expect) in [
+        ("spiral_data(#{ pionts: 3 });", "unknown setting `pionts`"),
+        ("spiral_data(#{ y0: [1.0] });", "`y0` must be two numbers"),
+        ("neural_ode(#{ width: 0 });", "`width` must be between 1"),
+        ("ode_gradient(neural_ode(#{}), spiral_data(#{}), #{ method: \"magic\" });", "choose \"backprop\", \"backsolve\" or \"interpolating\""),
+        ("ode_gradient(neural_ode(#{}), spiral_data(#{}), #{ tol: 1e-6, dt: 0.1 });", "not both"),
+        ("ode_gradient(neural_ode(#{}), spiral_data(#{}), #{ dt: -1.0 });", "must be a positive number"),
+        ("ode_gradient(neural_ode(#{}), spiral_data(#{ points: 5 }), #{ window: 6 });", "`window` must be between 2 and 5"),
+        ("relative_difference([1.0], [1.0, 2.0]);", "the same length"),
+        ("train_neural_ode(neural_ode(#{}), spiral_data(#{}), #{ lr: 0.0 });", "learning rate"),
+        ("train_neural_cde(#{ drop: 1.0, steps: 1 });", "drop in [0, 1)"),
+        ("reversible_heun(#{ steps: 0 });", "`steps` must be between 1"),
+        ("brownian_orders(#{ t_end: -1.0 });", "positive end time"),
+        ("brownian_bridge(#{ a: 1.0, b: 0.5 });", "0 <= a < b <= t_end"),
+        ("lines(\"x\", [#{ name: \"a\", x: [1.0], y: [1.0], points: 1 }]);", "`points` must be true or false"),
+    ] {
+        let (result, _) = run_one(script);
+        let err = result.expect_err(script);
+        assert!(err.to_string().contains(expect), "{script}: {err}");
+    }
+    // Stop ends the training and leaves the model as it was.
+    let mut session = Session::new(0, "ci");
+    let events = Rc::new(RefCell::new(Vec::new()));
+    session.run_cell("let data = spiral_data(#{}); let model = neural_ode(#{ width: 4 }); let g0 = ode_gradient(model, data, #{ dt: 0.5 });", collect_host(Rc::clone(&events), None)).expect("setup");
+    let err = session
+        .run_cell("train_neural_ode(model, data, #{ steps: 100000, batch: 2 });", collect_host(Rc::clone(&events), Some(3)))
+        .expect_err("stopped");
+    assert!(err.stopped, "{err:?}");
+    session
+        .run_cell("let g1 = ode_gradient(model, data, #{ dt: 0.5 }); if g1.loss != g0.loss { throw \"the stopped training changed the model\"; }", collect_host(events, None))
+        .expect("unchanged");
+}
