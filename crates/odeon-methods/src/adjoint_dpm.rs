@@ -392,12 +392,7 @@ pub fn adjoint_gradient(
     Ok(SampleGradient { loss, condition, noise: adjoint.scale(1.0 / grid.alphas[0])?.to_f64_vec()?, nfe, peak_tape })
 }
 
-/// Cosine similarity of two vectors.
-pub fn cosine(a: &[f64], b: &[f64]) -> f64 {
-    let dot: f64 = a.iter().zip(b).map(|(x, y)| x * y).sum();
-    let norm = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>().sqrt();
-    dot / (norm(a) * norm(b)).max(f64::MIN_POSITIVE)
-}
+pub use crate::metrics::cosine;
 
 /// What [`optimise_condition`] found.
 #[derive(Debug, Clone, PartialEq)]

@@ -48,9 +48,38 @@ pub fn sliced_w2_with_floor(
     Ok((model / pairs as f32, floor / pairs as f32))
 }
 
+/// Cosine of the angle between two vectors (0 when either is zero): how
+/// well two gradients agree in direction.
+pub fn cosine(a: &[f64], b: &[f64]) -> f64 {
+    let dot: f64 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+    let (na, nb) = (norm(a), norm(b));
+    if na == 0.0 || nb == 0.0 { 0.0 } else { dot / (na * nb).max(f64::MIN_POSITIVE) }
+}
+
+/// `|a - b| / |b|` in Euclidean norms (`|a - b|` when `b` is zero): how
+/// far a gradient is from a reference one.
+pub fn relative_difference(a: &[f64], b: &[f64]) -> f64 {
+    let diff = a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum::<f64>().sqrt();
+    let nb = norm(b);
+    if nb == 0.0 { diff } else { diff / nb }
+}
+
+fn norm(v: &[f64]) -> f64 {
+    v.iter().map(|x| x * x).sum::<f64>().sqrt()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cosine_and_relative_difference_of_known_vectors() {
+        assert!((cosine(&[1.0, 0.0], &[1.0, 1.0]) - 0.5_f64.sqrt()).abs() < 1e-15);
+        assert_eq!(cosine(&[0.0, 0.0], &[1.0, 1.0]), 0.0);
+        assert!((cosine(&[2.0, 1.0], &[-2.0, -1.0]) + 1.0).abs() < 1e-15);
+        assert!((relative_difference(&[3.0, 4.0], &[0.0, 8.0]) - 5.0 / 8.0).abs() < 1e-15);
+        assert_eq!(relative_difference(&[3.0, 4.0], &[0.0, 0.0]), 5.0);
+    }
 
     #[test]
     fn sliced_w2_of_a_shift_is_the_projected_shift() {

@@ -79,20 +79,7 @@ fn f64_vector(values: &[f64]) -> Result<Tensor, MethodError> {
     Ok(Tensor::from_f64(&[values.len()], values.to_vec())?)
 }
 
-/// Cosine of the angle between two vectors (0 when either is zero).
-pub fn cosine(a: &[f64], b: &[f64]) -> f64 {
-    let dot: f64 = a.iter().zip(b).map(|(x, y)| x * y).sum();
-    let na = a.iter().map(|x| x * x).sum::<f64>().sqrt();
-    let nb = b.iter().map(|x| x * x).sum::<f64>().sqrt();
-    if na == 0.0 || nb == 0.0 { 0.0 } else { dot / (na * nb) }
-}
-
-/// `|a - b| / |b|` (Euclidean norms; `|a - b|` when `b` is zero).
-pub fn relative_difference(a: &[f64], b: &[f64]) -> f64 {
-    let diff = a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum::<f64>().sqrt();
-    let nb = b.iter().map(|x| x * x).sum::<f64>().sqrt();
-    if nb == 0.0 { diff } else { diff / nb }
-}
+pub use crate::metrics::{cosine, relative_difference};
 
 /// The learning rate of `step` of `steps`: cosine-decayed from `lr` to 10%.
 fn cosine_lr(lr: f64, step: usize, steps: usize) -> f64 {

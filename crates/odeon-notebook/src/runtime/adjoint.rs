@@ -9,6 +9,7 @@ use odeon_methods::adjoint_dpm::{self, ConditionalDiffusion, Grid};
 use rhai::{Array, Dynamic, Engine, Map};
 
 use super::diffusion::Mixture;
+use super::outputs::numbers;
 use super::jobs::{self, Job, TrainingProgress};
 use super::{Fallible, Points, check_keys, emit, float_array, get_int, method_error, mlp_settings, script_error, should_stop, train_config};
 
@@ -16,19 +17,15 @@ use super::{Fallible, Points, check_keys, emit, float_array, get_int, method_err
 #[derive(Debug, Clone)]
 pub struct Conditional(Rc<RefCell<ConditionalDiffusion>>);
 
-fn numbers(value: &Dynamic, what: &str) -> Fallible<Vec<f64>> {
-    value
-        .clone()
-        .into_array()
-        .map_err(|_| script_error(format!("{what} must be an array of numbers")))?
-        .into_iter()
-        .map(|v| v.as_float().or_else(|_| v.as_int().map(|i| i as f64)).map_err(|_| script_error(format!("{what} must be an array of numbers"))))
-        .collect()
+/// The numbers of an array given as a script value.
+fn numbers_of(value: &Dynamic, what: &str) -> Fallible<Vec<f64>> {
+    let values = value.clone().into_array().map_err(|_| script_error(format!("{what} must be an array of numbers")))?;
+    numbers(&values, what)
 }
 
 fn target_point(options: &Map, what: &str) -> Fallible<Vec<f64>> {
     let value = options.get("target").ok_or_else(|| script_error(format!("{what}: give the `target` point, e.g. target: data.mean(3)")))?;
-    numbers(value, &format!("{what}: `target`"))
+    numbers_of(value, &format!("{what}: `target`"))
 }
 
 fn sampler_grid(model: &ConditionalDiffusion, options: &Map, key: &str, default: i64) -> Fallible<Grid> {
@@ -74,14 +71,14 @@ pub(crate) fn register(engine: &mut Engine) {
         check_keys(&options, &["steps"], "sample_conditional")?;
         let m = model.0.borrow();
         let grid = sampler_grid(&m, &options, "steps", 20)?;
-        let c = numbers(&Dynamic::from_array(condition), "sample_conditional: the condition")?;
+        let c = numbers(&condition, "sample_conditional: the condition")?;
         Ok(Points(Rc::new(adjoint_dpm::sample(&m, noise.tensor(), &c, &grid).map_err(method_error)?)))
     });
     engine.register_fn("sample_gradient", |model: Conditional, noise: Points, condition: Array, options: Map| -> Fallible<Map> {
         check_keys(&options, &["steps", "target", "method", "iterations"], "sample_gradient")?;
         let m = model.0.borrow();
         let grid = sampler_grid(&m, &options, "steps", 20)?;
-        let c = numbers(&Dynamic::from_array(condition), "sample_gradient: the condition")?;
+        let c = numbers(&condition, "sample_gradient: the condition")?;
         let target = target_point(&options, "sample_gradient")?;
         let g = match options.get("method").map(|v| v.to_string()).as_deref() {
             None | Some("adjoint") => {
@@ -106,7 +103,7 @@ pub(crate) fn register(engine: &mut Engine) {
         Ok(out)
     });
     engine.register_fn("cosine", |a: Array, b: Array| -> Fallible<f64> {
-        let (a, b) = (numbers(&Dynamic::from_array(a), "cosine")?, numbers(&Dynamic::from_array(b), "cosine")?);
+        let (a, b) = (numbers(&a, "cosine")?, numbers(&b, "cosine")?);
         if a.len() != b.len() || a.is_empty() {
             return Err(script_error(format!("cosine needs two arrays of the same length; got {} and {}", a.len(), b.len())));
         }
@@ -117,7 +114,7 @@ pub(crate) fn register(engine: &mut Engine) {
         let m = model.0.borrow();
         let grid = sampler_grid(&m, &options, "sampler_steps", 20)?;
         let target = target_point(&options, "optimise_condition")?;
-        let start = numbers(&Dynamic::from_array(start), "optimise_condition: the start")?;
+        let start = numbers(&start, "optimise_condition: the start")?;
         let mut progress = TrainingProgress::new(config.steps);
         let mut sink = emit;
         let result = adjoint_dpm::optimise_condition(&m, &start, &target, &grid, &config, &mut |step, total, loss| {

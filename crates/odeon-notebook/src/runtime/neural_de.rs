@@ -19,6 +19,7 @@ use odeon_tensor::{SeedStream, Tensor};
 use rhai::{Array, Dynamic, Engine, Map};
 
 use super::jobs::TrainingProgress;
+use super::outputs::numbers;
 use super::{Fallible, Points, check_keys, emit, float_array, get_float, get_int, method_error, script_error, should_stop, to_seed};
 
 /// Observations of a spiral in scripts.
@@ -41,13 +42,6 @@ fn float(map: &mut Map, key: &str, value: f64) {
 
 fn int(map: &mut Map, key: &str, value: usize) {
     map.insert(key.into(), Dynamic::from_int(value as i64));
-}
-
-fn numbers(values: &Array, what: &str) -> Fallible<Vec<f64>> {
-    values
-        .iter()
-        .map(|v| v.as_float().or_else(|_| v.as_int().map(|i| i as f64)).map_err(|_| script_error(format!("{what} must be an array of numbers"))))
-        .collect()
 }
 
 fn seed_of(options: &Map) -> Fallible<u64> {

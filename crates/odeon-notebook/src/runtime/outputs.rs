@@ -16,11 +16,10 @@ fn number(value: &Dynamic) -> Option<f64> {
     value.as_float().ok().or_else(|| value.as_int().ok().map(|i| i as f64))
 }
 
-/// An array of numbers, or a clear error naming `what`.
+/// An array of numbers (integers count), or a clear error naming `what`
+/// and the first item that is not one: the one conversion every script
+/// function that takes numbers uses.
 pub(crate) fn numbers(values: &Array, what: &str) -> Fallible<Vec<f64>> {
-    if values.len() > MAX_POINTS {
-        return Err(script_error(format!("{what}: at most {MAX_POINTS} values can be plotted; got {}", values.len())));
-    }
     values
         .iter()
         .enumerate()
@@ -28,8 +27,16 @@ pub(crate) fn numbers(values: &Array, what: &str) -> Fallible<Vec<f64>> {
         .collect()
 }
 
+/// [`numbers`] for a plot: at most `MAX_POINTS` of them.
+fn plotted_numbers(values: &Array, what: &str) -> Fallible<Vec<f64>> {
+    if values.len() > MAX_POINTS {
+        return Err(script_error(format!("{what}: at most {MAX_POINTS} values can be plotted; got {}", values.len())));
+    }
+    numbers(values, what)
+}
+
 fn floats(values: &Array, what: &str) -> Fallible<Vec<f32>> {
-    Ok(numbers(values, what)?.into_iter().map(|v| v as f32).collect())
+    Ok(plotted_numbers(values, what)?.into_iter().map(|v| v as f32).collect())
 }
 
 fn array_field(map: &Map, key: &str, what: &str) -> Fallible<Array> {
@@ -54,7 +61,7 @@ fn range_option(options: &Map, key: &str, default: [f32; 2]) -> Fallible<[f32; 2
     match options.get(key) {
         None => Ok(default),
         Some(v) => {
-            let values = v.clone().try_cast::<Array>().map(|a| numbers(&a, key)).transpose()?;
+            let values = v.clone().try_cast::<Array>().map(|a| plotted_numbers(&a, key)).transpose()?;
             match values.as_deref() {
                 Some([lo, hi]) if lo < hi && lo.is_finite() && hi.is_finite() => Ok([*lo as f32, *hi as f32]),
                 _ => Err(script_error(format!("`{key}` must be [low, high] with low < high"))),

@@ -10,6 +10,7 @@ use odeon_methods::pfgm::{self, Augmentation, PfgmModel, SampleConfig};
 use rhai::{Array, Dynamic, Engine, Map};
 
 use super::diffusion::Mixture;
+use super::outputs::numbers;
 use super::jobs::{self, Job};
 use super::{Fallible, Points, check_keys, get_float, get_int, method_error, mlp_settings, script_error, to_seed, train_config};
 use odeon_methods::rectified_flow::VelocityModel;
@@ -43,13 +44,6 @@ fn positive(value: f64, name: &str, what: &str) -> Fallible<f64> {
     } else {
         Err(script_error(format!("{what}: {name} must be a positive number; got {value}")))
     }
-}
-
-fn numbers(values: Array, what: &str) -> Fallible<Vec<f64>> {
-    values
-        .into_iter()
-        .map(|v| v.as_float().or_else(|_| v.as_int().map(|i| i as f64)).map_err(|_| script_error(format!("{what} must be an array of numbers"))))
-        .collect()
 }
 
 /// A [`super::Restore`] for the model in `value`, if it holds one of this module's.
@@ -107,7 +101,7 @@ pub(crate) fn register(engine: &mut Engine) {
     engine.register_fn("radius_ks", |radii: Array, d: Dynamic, sigma: f64| -> Fallible<Map> {
         let aug = augmentation(&d, "radius_ks")?;
         let sigma = positive(sigma, "sigma", "radius_ks")?;
-        let radii = numbers(radii, "radius_ks: the radii")?;
+        let radii = numbers(&radii, "radius_ks: the radii")?;
         let ks = odeon_solve::metrics::ks_test(&radii, |r| pfgm::radius_cdf(2, aug, sigma, r).unwrap_or(f64::NAN))
             .map_err(|e| script_error(format!("radius_ks: {e}")))?;
         let mut out = Map::new();
