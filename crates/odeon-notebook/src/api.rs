@@ -656,8 +656,8 @@ pub const API: &[ApiEntry] = &[
     ApiEntry {
         section: "Plots and tables",
         name: "scatter",
-        signatures: &["scatter(title, #{ name: points, ... })"],
-        doc: "A scatter plot of one or more point sets (first two coordinates), with equal axes.",
+        signatures: &["scatter(title, #{ name: points, ... })", "scatter(title, [#{ name, points }, ...])"],
+        doc: "A scatter plot of one or more point sets (first two coordinates), with equal axes. Sets given as a map are drawn in the order of their names; given as an array, in the array's order (the first underneath).",
         example: "scatter(\"Samples over the target\", #{ target: reference, samples: samples });",
     },
     ApiEntry {

@@ -198,6 +198,18 @@ pub fn plot_svg(plot: &Plot) -> String {
     }
     let named = plot.series.len() >= 2;
     let legend_x = legend_left(plot.series.iter().map(|s| s.name.as_str()), left, left + pw);
+    if named {
+        // A light panel under the legend, so curves and points behind it
+        // do not run through the names.
+        let _ = write!(
+            svg,
+            "<rect class=\"plot-legend-panel\" x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"#fff\" fill-opacity=\"0.8\"/>",
+            legend_x - 4.0,
+            top + 2.0,
+            left + pw - legend_x + 2.0,
+            14.0 * plot.series.len() as f32 + 4.0
+        );
+    }
     for (i, series) in plot.series.iter().enumerate().filter(|_| named) {
         // The same colour as the series itself (shifted over a heat map).
         let colour = COLOURS[(i + first_colour) % COLOURS.len()];
@@ -452,6 +464,7 @@ mod tests {
             seen.sort();
             seen.dedup();
             assert_eq!(seen.len(), 10, "ten series, ten colours");
+            assert_eq!(svg.matches("plot-legend-panel").count(), 1, "one panel under the legend");
         }
     }
 

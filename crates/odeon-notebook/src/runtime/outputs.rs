@@ -223,15 +223,29 @@ fn table_value(value: &Dynamic) -> TableValue {
 }
 
 pub(crate) fn register(engine: &mut Engine) {
-    engine.register_fn("scatter", |title: &str, layers: Map| -> Fallible<()> {
-        let mut series = Vec::new();
-        for (name, value) in layers {
-            let points = value
-                .try_cast::<Points>()
-                .ok_or_else(|| script_error(format!("scatter: `{name}` is not a set of points")))?;
-            let (xs, ys) = points_xy(points.tensor());
-            series.push(Series::new(name.to_string(), SeriesKind::Scatter, xs, ys));
-        }
+    let scatter_series = |name: &str, value: Dynamic| -> Fallible<Series> {
+        let points = value.try_cast::<Points>().ok_or_else(|| script_error(format!("scatter: `{name}` is not a set of points")))?;
+        let (xs, ys) = points_xy(points.tensor());
+        Ok(Series::new(name.to_string(), SeriesKind::Scatter, xs, ys))
+    };
+    engine.register_fn("scatter", move |title: &str, layers: Map| -> Fallible<()> {
+        let series = layers.into_iter().map(|(name, value)| scatter_series(&name, value)).collect::<Fallible<Vec<_>>>()?;
+        emit(Event::Plot(Plot { equal_axes: true, ..Plot::new(title, title, series) }));
+        Ok(())
+    });
+    // `[#{ name, points }, ...]`: drawn (and listed) in the array's order,
+    // so a reference set can go underneath the samples.
+    engine.register_fn("scatter", move |title: &str, layers: Array| -> Fallible<()> {
+        let series = layers
+            .into_iter()
+            .enumerate()
+            .map(|(i, layer)| {
+                let mut layer = layer.try_cast::<Map>().ok_or_else(|| script_error(format!("scatter: layer {i} must be a map #{{ name: \"...\", points: ... }}")))?;
+                let name = layer.get("name").map(ToString::to_string).ok_or_else(|| script_error(format!("scatter: layer {i} has no `name`")))?;
+                let points = layer.remove("points").ok_or_else(|| script_error(format!("scatter: layer {i} (`{name}`) has no `points`")))?;
+                scatter_series(&name, points)
+            })
+            .collect::<Fallible<Vec<_>>>()?;
         emit(Event::Plot(Plot { equal_axes: true, ..Plot::new(title, title, series) }));
         Ok(())
     });

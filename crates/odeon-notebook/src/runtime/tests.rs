@@ -137,6 +137,7 @@ fn output_functions_emit_typed_events() {
         vector_field("v", field);
         vector_field("v over p", field, grid.values, #{ x_range: grid.x_range, y_range: grid.y_range });
         lines("in order", [#{ name: "zeta", x: [1], y: [1] }, #{ name: "alpha", x: [1], y: [2] }], #{ log_y: true });
+        scatter("layers", [#{ name: "target", points: target.sample(5, 1) }, #{ name: "samples", points: target.sample(5, 2) }]);
     "#;
     let (result, events) = run_one(script);
     result.expect("runs");
@@ -152,6 +153,8 @@ fn output_functions_emit_typed_events() {
     assert!(plots[4].heatmap.is_some() && plots[4].series.len() == 1);
     let names: Vec<&str> = plots[5].series.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, ["zeta", "alpha"]);
+    let names: Vec<&str> = plots[6].series.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["target", "samples"]);
 }
 
 #[test]
@@ -163,6 +166,8 @@ fn output_functions_reject_bad_input_in_words() {
         ("lines(\"l\", #{ a: #{ x: [1], y: [1] } }, #{ log_z: true });", "unknown setting `log_z`"),
         ("lines(\"l\", [#{ x: [1], y: [1] }]);", "curve 0 has no `name`"),
         ("lines(\"l\", [1]);", "curve 0 must be a map"),
+        ("scatter(\"s\", [#{ name: \"a\" }]);", "layer 0 (`a`) has no `points`"),
+        ("scatter(\"s\", [#{ points: gaussian_noise(3, 2, 1) }]);", "layer 0 has no `name`"),
         ("criterion(\"c\", 1.0, \"==\", 2.0);", "comparison must be"),
         ("vector_field(\"v\", #{ x: [1], y: [1], u: [1] });", "missing `v`"),
         ("line_plot(\"p\", [1, \"two\"]);", "item 1 is string"),
