@@ -104,13 +104,24 @@ fn is_safe_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
+/// A value without one pair of matching surrounding quotes, as YAML reads
+/// `paper: "Title: with a colon"`.
+fn unquote(value: &str) -> &str {
+    for quote in ['"', '\''] {
+        if let Some(inner) = value.strip_prefix(quote).and_then(|v| v.strip_suffix(quote)) {
+            return inner;
+        }
+    }
+    value
+}
+
 fn parse_meta(front: &str) -> Result<Meta, FormatError> {
     let mut get = std::collections::BTreeMap::new();
     for line in front.lines().filter(|l| !l.trim().is_empty()) {
         let (key, value) = line
             .split_once(':')
             .ok_or_else(|| FormatError::FrontMatter(format!("expected `key: value`, found `{line}`")))?;
-        get.insert(key.trim().to_string(), value.trim().to_string());
+        get.insert(key.trim().to_string(), unquote(value.trim()).to_string());
     }
     let field = |key: &str| {
         get.get(key).cloned().ok_or_else(|| FormatError::FrontMatter(format!("missing `{key}`")))
@@ -256,6 +267,19 @@ mod tests {
         assert_eq!(cells, vec!["one", "two"]);
         assert_eq!(nb.cells().next().map(|c| c.source.as_str()), Some("let x = 1;\nx + 1"));
         assert_eq!(nb.to_markdown(), SAMPLE);
+    }
+
+    /// Quoted values lose their quotes, as in YAML: a title with a colon
+    /// reads as itself, and the file still round-trips exactly.
+    #[test]
+    fn quoted_front_matter_values_are_unquoted() {
+        let text = SAMPLE.replacen("paper: P\n", "paper: \"PFGM++: a title\"\n", 1);
+        let nb = Notebook::parse(&text).expect("valid");
+        assert_eq!(nb.meta.paper, "PFGM++: a title");
+        assert_eq!(nb.to_markdown(), text);
+        assert_eq!(unquote("'single'"), "single");
+        assert_eq!(unquote("\"unmatched'"), "\"unmatched'");
+        assert_eq!(unquote("\""), "\"");
     }
 
     #[test]
