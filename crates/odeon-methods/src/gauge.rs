@@ -212,34 +212,12 @@ impl GaugeDemo {
 fn flow_point(data: &Gmm, schedule: &VpSchedule, x1: &[f64], gauge: Option<&[f64]>, tol: f64, save: SaveAt) -> Result<(Vec<Vec<f64>>, usize), MethodError> {
     let mut failure: Option<MethodError> = None;
     let field = |t: f64, x: &Vec<f64>| -> Result<Vec<f64>, SolveError> { pf_ode_drift(data, schedule, x, t, gauge).map_err(|e| keep(&mut failure, e)) };
-    let solution = solve_backward(field, 1.0, 0.0, &x1.to_vec(), &OdeOptions::tolerances(tol, tol).with_save_at(save));
+    let solution = solve_ode(field, Solver::Dopri5, 1.0, 0.0, None, &x1.to_vec(), &OdeOptions::tolerances(tol, tol).with_save_at(save));
     if let Some(err) = failure {
         return Err(err);
     }
     let solution = solution?;
     Ok((solution.ys, solution.stats.nfe))
-}
-
-/// Dormand-Prince from `t_start` down to `t_end < t_start`, run forwards in
-/// `tau = -t` (saved times are given and returned in `t`). The reversal
-/// sidesteps odeon-solve's `SaveAt::Times`, which on a backward solve
-/// saves every requested time at the start (its first save call has
-/// `dt = 0` and takes the forward direction).
-fn solve_backward(
-    mut field: impl FnMut(f64, &Vec<f64>) -> Result<Vec<f64>, SolveError>,
-    t_start: f64,
-    t_end: f64,
-    y0: &Vec<f64>,
-    options: &OdeOptions,
-) -> Result<odeon_solve::ode::OdeSolution<Vec<f64>>, SolveError> {
-    let mut options = options.clone();
-    if let SaveAt::Times(times) = &options.save_at {
-        options.save_at = SaveAt::Times(times.iter().map(|t| -t).collect());
-    }
-    let reversed = |tau: f64, y: &Vec<f64>| -> Result<Vec<f64>, SolveError> { Ok(field(-tau, y)?.into_iter().map(|v| -v).collect()) };
-    let mut solution = solve_ode(reversed, Solver::Dopri5, -t_start, -t_end, None, y0, &options)?;
-    solution.ts.iter_mut().for_each(|t| *t = -*t);
-    Ok(solution)
 }
 
 /// Classical Runge-Kutta from `t = 1` down to `t_min` in `steps` equal
@@ -876,7 +854,7 @@ pub fn estimate_dimensions(model: &ScoreModel, noise: &[f64], true_dim: usize, c
     }
     let solution = if config.steps == 0 {
         let options = OdeOptions::tolerances(config.tol, 0.01 * config.tol).with_save_at(SaveAt::Times(times.clone()));
-        solve_backward(field, 1.0, config.t_min, &y0, &options)
+        solve_ode(field, Solver::Dopri5, 1.0, config.t_min, None, &y0, &options)
     } else {
         solve_in_log_time(field, config.t_min, config.steps, &y0, config.trace_times)
     };
